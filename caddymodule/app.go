@@ -1,0 +1,276 @@
+// Package caddymodule is the Caddy adapter of Portcullis: the
+// `portcullis` app (identity shared by all routes), the
+// `http.handlers.portcullis` handler (what one route requires), their
+// Caddyfile syntax, and the mapping of core decisions to HTTP. The
+// logic lives in plain-Go packages under internal/.
+package caddymodule
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/portcullis-auth/portcullis/caddymodule/internal/apikey"
+	"github.com/portcullis-auth/portcullis/caddymodule/internal/assertion"
+	"github.com/portcullis-auth/portcullis/caddymodule/internal/audit"
+	"github.com/portcullis-auth/portcullis/caddymodule/internal/jwtauth"
+	"github.com/portcullis-auth/portcullis/caddymodule/internal/oidcflow"
+	"github.com/portcullis-auth/portcullis/caddymodule/internal/policy"
+	"github.com/portcullis-auth/portcullis/caddymodule/internal/ratelimit"
+	"github.com/portcullis-auth/portcullis/caddymodule/internal/session"
+	"github.com/portcullis-auth/portcullis/caddymodule/internal/store"
+)
+
+func init() {
+	caddy.RegisterModule(App{})
+}
+
+// App is the `portcullis` Caddy app: the identity configuration shared
+// by every route that uses the `portcullis` handler. It is configured
+// with the `portcullis` global option in a Caddyfile.
+type App struct {
+	// Store holds shared state. Default: in memory.
+	Store *StoreConfig `json:"store,omitempty"`
+	// Session configures browser sessions.
+	Session *SessionConfig `json:"session,omitempty"`
+	// OIDC configures browser login at an OpenID Connect provider.
+	OIDC *OIDCConfig `json:"oidc,omitempty"`
+	// JWT lists the issuers whose bearer JWTs are trusted.
+	JWT []JWTIssuerConfig `json:"jwt,omitempty"`
+	// APIKeys configures API keys.
+	APIKeys *APIKeysConfig `json:"api_keys,omitempty"`
+	// Scopes declares scope implications.
+	Scopes []ScopeConfig `json:"scopes,omitempty"`
+	// RateLimits declares rate-limit zones that routes apply by name.
+	RateLimits []RateLimitZoneConfig `json:"rate_limits,omitempty"`
+	// Resources declares protected resources (RFC 9728) such as MCP servers.
+	Resources []ResourceConfig `json:"resources,omitempty"`
+	// Assertion configures signed identity assertions for backends.
+	Assertion *AssertionConfig `json:"assertion,omitempty"`
+	// EndpointPrefix is the path under which Portcullis serves its own
+	// endpoints (healthz, readyz, and the login endpoints) on every
+	// route that uses the handler. Default: `/.portcullis/`.
+	EndpointPrefix string `json:"endpoint_prefix,omitempty"`
+
+	store          store.Store
+	storeKey       string
+	keys           *apikey.Set
+	hasher         apikey.Hasher
+	registry       *apikey.Registry
+	apiKeyHeader   string
+	implications   *policy.Implications
+	zones          map[string]ratelimit.Zone
+	sessionKeys    [][]byte
+	endpointPrefix string
+	metrics        *metrics
+	signer         *assertion.Signer
+	resources      map[string]*resource
+	limiter        ratelimit.Limiter
+	limiterKey     string
+	verifier       *jwtauth.Verifier
+	verifierKey    string
+	sessions       *session.Manager
+	oidc           *oidcflow.Client
+	audit          *zap.Logger
+	logger         *zap.Logger
+}
+
+// CaddyModule returns the Caddy module information.
+func (App) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "portcullis",
+		New: func() caddy.Module { return new(App) },
+	}
+}
+
+// Provision checks the configuration, resolves secrets and acquires the
+// store. It does no network I/O: Redis is dialled on first use.
+func (a *App) Provision(ctx caddy.Context) error {
+	a.logger = ctx.Logger()
+	// ctx.Logger() is named after this module ("portcullis") and writes
+	// through the logging of the config being loaded.
+	a.audit = ctx.Logger().Named("audit")
+	if err := a.compile(); err != nil {
+		return err
+	}
+	m, err := newMetrics(ctx.GetMetricsRegistry())
+	if err != nil {
+		return err
+	}
+	a.metrics = m
+	st, key, err := acquireStore(a.Store)
+	if err != nil {
+		return err
+	}
+	a.store, a.storeKey = st, key
+	a.registry, err = apikey.NewRegistry(apikey.RegistryOptions{
+		Static: a.keys, Store: a.store, Hasher: a.hasher, Prefix: a.keys.Prefix(),
+		OnFlushError: func(err error) { a.logger.Warn("flushing api key last-used times", zap.Error(err)) },
+	})
+	if err != nil {
+		return err
+	}
+	if err := a.acquireVerifier(); err != nil {
+		return err
+	}
+	if err := a.acquireLimiter(); err != nil {
+		return err
+	}
+	return a.setupSSO()
+}
+
+// compile checks every block and builds the runtime state that does not
+// depend on the store.
+func (a *App) compile() error {
+	a.endpointPrefix = a.EndpointPrefix
+	if a.endpointPrefix == "" {
+		a.endpointPrefix = DefaultEndpointPrefix
+	}
+	if !strings.HasPrefix(a.endpointPrefix, "/") || !strings.HasSuffix(a.endpointPrefix, "/") || len(a.endpointPrefix) < 3 {
+		return fmt.Errorf("endpoint_prefix %q must start and end with / and name a path of its own", a.EndpointPrefix)
+	}
+	if a.Session != nil {
+		keys, err := resolveSessionKeys(a.Session.Keys)
+		if err != nil {
+			return err
+		}
+		a.sessionKeys = keys
+		if a.Session.IdleTimeout < 0 || a.Session.AbsoluteTimeout < 0 {
+			return errors.New("session: timeouts must not be negative")
+		}
+		if a.Session.IdleTimeout > 0 && a.Session.AbsoluteTimeout > 0 && a.Session.AbsoluteTimeout < a.Session.IdleTimeout {
+			return errors.New("session: absolute_timeout must not be shorter than idle_timeout")
+		}
+	}
+	if a.OIDC != nil {
+		if err := a.OIDC.check(); err != nil {
+			return err
+		}
+		if a.Session == nil {
+			return errors.New("oidc: browser login needs a session block with keys")
+		}
+	}
+	seen := map[string]bool{}
+	for _, j := range a.JWT {
+		if err := j.check(); err != nil {
+			return err
+		}
+		if seen[j.Issuer] {
+			return fmt.Errorf("jwt: issuer %s is declared twice", j.Issuer)
+		}
+		seen[j.Issuer] = true
+	}
+	if a.Assertion != nil {
+		s, err := a.Assertion.signer()
+		if err != nil {
+			return err
+		}
+		a.signer = s
+	}
+	if err := a.compileResources(); err != nil {
+		return err
+	}
+	if err := a.compileAPIKeys(); err != nil {
+		return err
+	}
+	g, err := scopeGraph(a.Scopes)
+	if err != nil {
+		return err
+	}
+	if a.implications, err = policy.NewImplications(g); err != nil {
+		return err
+	}
+	a.zones = make(map[string]ratelimit.Zone, len(a.RateLimits))
+	for _, zc := range a.RateLimits {
+		z, err := zc.zone()
+		if err != nil {
+			return err
+		}
+		if _, dup := a.zones[z.Name]; dup {
+			return fmt.Errorf("rate_limit: zone %s is declared twice", z.Name)
+		}
+		a.zones[z.Name] = z
+	}
+	return nil
+}
+
+func (a *App) compileAPIKeys() error {
+	cfg := APIKeysConfig{}
+	if a.APIKeys != nil {
+		cfg = *a.APIKeys
+	}
+	prefix, err := cfg.prefix()
+	if err != nil {
+		return err
+	}
+	hasher, err := cfg.hasher()
+	if err != nil {
+		return err
+	}
+	recs := make([]apikey.Record, 0, len(cfg.Keys))
+	for _, k := range cfg.Keys {
+		r, err := k.record(hasher)
+		if err != nil {
+			return err
+		}
+		recs = append(recs, r)
+	}
+	if a.keys, err = apikey.NewSet(prefix, hasher, recs, nil); err != nil {
+		return err
+	}
+	a.hasher = hasher
+	a.apiKeyHeader = cfg.Header
+	if a.apiKeyHeader == "" {
+		a.apiKeyHeader = "X-API-Key"
+	}
+	return nil
+}
+
+// Start records the loaded configuration in the audit log.
+func (a *App) Start() error {
+	if c := a.audit.Check(zap.InfoLevel, string(audit.KindConfigLoaded)); c != nil {
+		c.Write(zap.String("event", string(audit.KindConfigLoaded)), zap.String("result", string(audit.Info)),
+			zap.Int("api_keys", a.keys.Len()), zap.String("store", storeKind(a.Store)),
+			zap.Int("jwt_issuers", len(a.JWT)), zap.Int("rate_limit_zones", len(a.zones)))
+	}
+	return nil
+}
+
+// Stop is a no-op; pooled state is released in Cleanup.
+func (a *App) Stop() error { return nil }
+
+// Cleanup releases the store acquired by Provision. Caddy calls it
+// after a failed Provision too.
+func (a *App) Cleanup() error {
+	if a.registry != nil {
+		_ = a.registry.Close()
+		a.registry = nil
+	}
+	if a.limiterKey != "" {
+		_, _ = limiterPool.Delete(a.limiterKey)
+		a.limiterKey, a.limiter = "", nil
+	}
+	if a.verifierKey != "" {
+		_, _ = verifierPool.Delete(a.verifierKey)
+		a.verifierKey, a.verifier = "", nil
+	}
+	if a.storeKey == "" {
+		return nil
+	}
+	_, err := storePool.Delete(a.storeKey)
+	a.storeKey, a.store = "", nil
+	if err != nil {
+		return fmt.Errorf("releasing store: %w", err)
+	}
+	return nil
+}
+
+// Interface guards
+var (
+	_ caddy.App          = (*App)(nil)
+	_ caddy.Provisioner  = (*App)(nil)
+	_ caddy.CleanerUpper = (*App)(nil)
+)

@@ -1,0 +1,240 @@
+package caddymodule
+
+import (
+	"errors"
+	"strconv"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+
+	"github.com/portcullis-auth/portcullis/caddymodule/internal/policy"
+)
+
+func init() {
+	httpcaddyfile.RegisterGlobalOption("portcullis", parseGlobalOption)
+}
+
+// parseGlobalOption sets up the portcullis app from the global option
+// block. Syntax:
+//
+//	portcullis {
+//		store memory | <redis-url> [{ … }]
+//		session { keys <key…>; cookie_name; idle_timeout; absolute_timeout }
+//		oidc <issuer> { client_id; client_secret; redirect_url; scopes <scope…> }
+//		jwt <issuer> { jwks_uri; audience <aud…>; algorithms <alg…>; clock_skew }
+//		api_keys { prefix; pepper; header; key <id> { hash; subject; name; scopes; expires } }
+//		scope <name> implies <scope…>
+//		rate_limit <name> <count>/<period> [burst <n>] [key <template>] [on_error allow|deny]
+//		assertion { key <pem…>; issuer <url>; ttl <duration> }
+//		resource <uri> { authorization_servers …; scopes_supported …; name; documentation; audience_aliases … }
+//		endpoint_prefix /.portcullis/
+//	}
+//
+// Each block is checked as it is read, so errors carry the file and line.
+func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
+	if existing != nil {
+		return nil, d.Err("portcullis: the global option is given twice; merge them into one block")
+	}
+	app := new(App)
+	if err := app.UnmarshalCaddyfile(d); err != nil {
+		return nil, err
+	}
+	return httpcaddyfile.App{Name: "portcullis", Value: caddyconfig.JSON(app, nil)}, nil
+}
+
+// UnmarshalCaddyfile reads the global option block into a.
+func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // consume option name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	var oidcAt func(error) error
+	scopes := map[string][]string{}
+	zones := map[string]bool{}
+	issuers := map[string]bool{}
+	for d.NextBlock(0) {
+		switch d.Val() {
+		case "store":
+			if a.Store != nil {
+				return d.Err("store is given twice")
+			}
+			a.Store = new(StoreConfig)
+			if err := a.Store.unmarshal(d); err != nil {
+				return err
+			}
+		case "session":
+			if a.Session != nil {
+				return d.Err("session is given twice")
+			}
+			a.Session = new(SessionConfig)
+			if err := a.Session.unmarshal(d); err != nil {
+				return err
+			}
+		case "oidc":
+			if a.OIDC != nil {
+				return d.Err("oidc is given twice; one OpenID provider per configuration")
+			}
+			a.OIDC = new(OIDCConfig)
+			oidcAt = errAtStart(d)
+			if err := a.OIDC.unmarshal(d); err != nil {
+				return err
+			}
+		case "jwt":
+			var j JWTIssuerConfig
+			if err := j.unmarshal(d); err != nil {
+				return err
+			}
+			if issuers[j.Issuer] {
+				return d.Errf("jwt issuer %s is declared twice", j.Issuer)
+			}
+			issuers[j.Issuer] = true
+			a.JWT = append(a.JWT, j)
+		case "api_keys":
+			if a.APIKeys != nil {
+				return d.Err("api_keys is given twice")
+			}
+			a.APIKeys = new(APIKeysConfig)
+			if err := a.APIKeys.unmarshal(d); err != nil {
+				return err
+			}
+		case "scope":
+			var s ScopeConfig
+			at := errAtStart(d)
+			if err := s.unmarshal(d); err != nil {
+				return err
+			}
+			if _, dup := scopes[s.Name]; dup {
+				return d.Errf("scope %s is declared twice; list everything it implies in one line", s.Name)
+			}
+			scopes[s.Name] = s.Implies
+			if _, err := policy.NewImplications(scopes); err != nil {
+				return at(err)
+			}
+			a.Scopes = append(a.Scopes, s)
+		case "rate_limit":
+			var z RateLimitZoneConfig
+			if err := z.unmarshal(d); err != nil {
+				return err
+			}
+			if zones[z.Name] {
+				return d.Errf("rate_limit zone %s is declared twice", z.Name)
+			}
+			zones[z.Name] = true
+			a.RateLimits = append(a.RateLimits, z)
+		case "resource":
+			var rc ResourceConfig
+			if err := rc.unmarshal(d); err != nil {
+				return err
+			}
+			for _, other := range a.Resources {
+				if other.URI == rc.URI {
+					return d.Errf("resource %s is declared twice", rc.URI)
+				}
+			}
+			a.Resources = append(a.Resources, rc)
+		case "assertion":
+			if a.Assertion != nil {
+				return d.Err("assertion is given twice")
+			}
+			a.Assertion = new(AssertionConfig)
+			if err := a.Assertion.unmarshal(d); err != nil {
+				return err
+			}
+		case "endpoint_prefix":
+			if err := stringArg(d, &a.EndpointPrefix); err != nil {
+				return err
+			}
+		default:
+			return d.Errf("unrecognized portcullis option %q", d.Val())
+		}
+	}
+	if a.OIDC != nil && a.Session == nil {
+		return oidcAt(errors.New("oidc: browser login needs a session block with keys"))
+	}
+	return nil
+}
+
+// unmarshal reads `rate_limit <name> <rate> [burst <n>] [key <template>]`.
+func (z *RateLimitZoneConfig) unmarshal(d *caddyfile.Dispenser) error {
+	at := errAtStart(d)
+	if !d.Args(&z.Name, &z.Rate) {
+		return d.Err("rate_limit needs a zone name and a rate, e.g. `rate_limit per_user 100/1m burst 20`")
+	}
+	for d.NextArg() {
+		switch d.Val() {
+		case "burst":
+			n, err := intArg(d)
+			if err != nil {
+				return err
+			}
+			z.Burst = n
+		case "key":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			z.Key = d.Val()
+		case "on_error":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			z.OnError = d.Val()
+		default:
+			return d.Errf("rate_limit %s: unrecognized argument %q (want burst, key or on_error)", z.Name, d.Val())
+		}
+	}
+	if _, err := z.zone(); err != nil {
+		return at(err)
+	}
+	return nil
+}
+
+// unmarshal reads `scope <name> implies <scope…>`.
+func (s *ScopeConfig) unmarshal(d *caddyfile.Dispenser) error {
+	var implies string
+	if !d.Args(&s.Name, &implies) || implies != "implies" {
+		return d.Err("scope needs the form `scope <name> implies <scope> [<scope>…]`")
+	}
+	s.Implies = d.RemainingArgs()
+	if len(s.Implies) == 0 {
+		return d.Errf("scope %s implies nothing", s.Name)
+	}
+	return nil
+}
+
+// intArg reads the next argument as a non-negative integer.
+func intArg(d *caddyfile.Dispenser) (int, error) {
+	if !d.NextArg() {
+		return 0, d.ArgErr()
+	}
+	n, err := strconv.Atoi(d.Val())
+	if err != nil || n < 0 {
+		return 0, d.Errf("%q is not a non-negative integer", d.Val())
+	}
+	return n, nil
+}
+
+// durationArg reads the next argument as a duration.
+func durationArg(d *caddyfile.Dispenser) (caddy.Duration, error) {
+	if !d.NextArg() {
+		return 0, d.ArgErr()
+	}
+	v, err := caddy.ParseDuration(d.Val())
+	if err != nil || v < 0 {
+		return 0, d.Errf("%q is not a duration like 30s or 1h", d.Val())
+	}
+	return caddy.Duration(v), nil
+}
+
+// stringArg reads exactly one argument into dst.
+func stringArg(d *caddyfile.Dispenser, dst *string) error {
+	if !d.NextArg() {
+		return d.ArgErr()
+	}
+	*dst = d.Val()
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	return nil
+}

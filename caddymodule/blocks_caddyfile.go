@@ -1,0 +1,273 @@
+package caddymodule
+
+import (
+	"fmt"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+)
+
+// errAtStart returns a function that reports an error at the line where
+// the current block starts (its directive), in the same form as the
+// dispenser's own errors, for checks that can only run once the whole
+// block is read.
+func errAtStart(d *caddyfile.Dispenser) func(error) error {
+	file, line := d.File(), d.Line()
+	return func(err error) error { return fmt.Errorf("%w, at %s:%d", err, file, line) }
+}
+
+// unmarshal reads `store memory`, `store <url> [{…}]` or `store {…}`.
+func (s *StoreConfig) unmarshal(d *caddyfile.Dispenser) error {
+	at := errAtStart(d)
+	if d.NextArg() && d.Val() != "memory" {
+		s.URL = d.Val()
+	}
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(1) {
+		var err error
+		switch d.Val() {
+		case "addresses":
+			s.Addresses = d.RemainingArgs()
+			if len(s.Addresses) == 0 {
+				return d.ArgErr()
+			}
+		case "cluster":
+			s.Cluster = true
+		case "master_name":
+			err = stringArg(d, &s.MasterName)
+		case "username":
+			err = stringArg(d, &s.Username)
+		case "password":
+			err = stringArg(d, &s.Password)
+		case "db":
+			s.DB, err = intArg(d)
+		case "tls":
+			s.TLS = true
+		case "tls_ca_file":
+			err = stringArg(d, &s.TLSCAFile)
+		case "tls_server_name":
+			err = stringArg(d, &s.TLSServerName)
+		case "dial_timeout":
+			s.DialTimeout, err = durationArg(d)
+		case "timeout":
+			s.Timeout, err = durationArg(d)
+		case "pool_size":
+			s.PoolSize, err = intArg(d)
+		default:
+			return d.Errf("unrecognized store subdirective %q", d.Val())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if storeKind(s) == "memory" {
+		return nil
+	}
+	if _, err := s.redisConfig(); err != nil {
+		return at(err)
+	}
+	return nil
+}
+
+// unmarshal reads a `session { … }` block.
+func (s *SessionConfig) unmarshal(d *caddyfile.Dispenser) error {
+	at := errAtStart(d)
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(1) {
+		var err error
+		switch d.Val() {
+		case "keys":
+			s.Keys = d.RemainingArgs()
+			if _, err := resolveSessionKeys(s.Keys); err != nil {
+				return d.Err(err.Error())
+			}
+		case "cookie_name":
+			err = stringArg(d, &s.CookieName)
+		case "idle_timeout":
+			s.IdleTimeout, err = durationArg(d)
+		case "absolute_timeout":
+			s.AbsoluteTimeout, err = durationArg(d)
+		case "same_site":
+			err = stringArg(d, &s.SameSite)
+			if err == nil {
+				if _, cerr := s.cookieConfig(); cerr != nil {
+					return d.Err(cerr.Error())
+				}
+			}
+		case "insecure_cookie":
+			s.InsecureCookie = true
+		default:
+			return d.Errf("unrecognized session subdirective %q", d.Val())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if len(s.Keys) == 0 {
+		_, err := resolveSessionKeys(nil)
+		return at(err)
+	}
+	return nil
+}
+
+// unmarshal reads `oidc <issuer> { … }`.
+func (o *OIDCConfig) unmarshal(d *caddyfile.Dispenser) error {
+	at := errAtStart(d)
+	if err := stringArg(d, &o.Issuer); err != nil {
+		return err
+	}
+	for d.NextBlock(1) {
+		var err error
+		switch d.Val() {
+		case "client_id":
+			err = stringArg(d, &o.ClientID)
+		case "client_secret":
+			err = stringArg(d, &o.ClientSecret)
+		case "redirect_url":
+			err = stringArg(d, &o.RedirectURL)
+		case "scopes":
+			o.Scopes = d.RemainingArgs()
+		case "post_logout_redirect_url":
+			err = stringArg(d, &o.PostLogoutRedirectURL)
+		case "groups_claims":
+			o.GroupsClaims = d.RemainingArgs()
+		default:
+			return d.Errf("unrecognized oidc subdirective %q", d.Val())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if err := o.check(); err != nil {
+		return at(err)
+	}
+	return nil
+}
+
+// unmarshal reads `jwt <issuer> { … }`.
+func (j *JWTIssuerConfig) unmarshal(d *caddyfile.Dispenser) error {
+	at := errAtStart(d)
+	if err := stringArg(d, &j.Issuer); err != nil {
+		return err
+	}
+	for d.NextBlock(1) {
+		var err error
+		switch d.Val() {
+		case "jwks_uri":
+			err = stringArg(d, &j.JWKSURI)
+		case "audience":
+			j.Audiences = append(j.Audiences, d.RemainingArgs()...)
+		case "algorithms":
+			j.Algorithms = d.RemainingArgs()
+		case "clock_skew":
+			j.ClockSkew, err = durationArg(d)
+		case "require_at_jwt":
+			j.RequireATJWT = true
+		case "groups_claims":
+			j.GroupsClaims = d.RemainingArgs()
+		case "require_claim":
+			args := d.RemainingArgs()
+			if len(args) < 2 {
+				return d.Err("require_claim needs a claim and a value, e.g. `require_claim email_verified true`")
+			}
+			j.RequiredClaims = append(j.RequiredClaims, ClaimConfig{Claim: args[0], Values: args[1:]})
+		case "shared_secret":
+			err = stringArg(d, &j.SharedSecret)
+		default:
+			return d.Errf("unrecognized jwt subdirective %q", d.Val())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if err := j.check(); err != nil {
+		return at(err)
+	}
+	return nil
+}
+
+// unmarshal reads an `api_keys { … }` block.
+func (a *APIKeysConfig) unmarshal(d *caddyfile.Dispenser) error {
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	ids := map[string]bool{}
+	for d.NextBlock(1) {
+		var err error
+		switch d.Val() {
+		case "prefix":
+			if err = stringArg(d, &a.Prefix); err == nil {
+				if _, perr := a.prefix(); perr != nil {
+					return d.Err(perr.Error())
+				}
+			}
+		case "pepper":
+			if len(a.Keys) > 0 {
+				return d.Err("api_keys: pepper must come before the keys it hashes")
+			}
+			if err = stringArg(d, &a.Pepper); err == nil {
+				if _, herr := a.hasher(); herr != nil {
+					return d.Err(herr.Error())
+				}
+			}
+		case "header":
+			err = stringArg(d, &a.Header)
+		case "key":
+			var k APIKeyConfig
+			if err := k.unmarshal(d, *a); err != nil {
+				return err
+			}
+			if ids[k.ID] {
+				return d.Errf("api key %s is declared twice", k.ID)
+			}
+			ids[k.ID] = true
+			a.Keys = append(a.Keys, k)
+		default:
+			return d.Errf("unrecognized api_keys subdirective %q", d.Val())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// unmarshal reads `key <id> { hash; subject; name; scopes; expires }`;
+// the enclosing block's pepper selects the expected hash algorithm.
+func (k *APIKeyConfig) unmarshal(d *caddyfile.Dispenser, parent APIKeysConfig) error {
+	at := errAtStart(d)
+	if err := stringArg(d, &k.ID); err != nil {
+		return err
+	}
+	for d.NextBlock(2) {
+		var err error
+		switch d.Val() {
+		case "hash":
+			err = stringArg(d, &k.Hash)
+		case "subject":
+			err = stringArg(d, &k.Subject)
+		case "name":
+			err = stringArg(d, &k.Name)
+		case "scopes":
+			k.Scopes = d.RemainingArgs()
+		case "expires":
+			err = stringArg(d, &k.Expires)
+		default:
+			return d.Errf("unrecognized api key subdirective %q", d.Val())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	h, err := parent.hasher()
+	if err != nil {
+		return at(err)
+	}
+	if _, err := k.record(h); err != nil {
+		return at(err)
+	}
+	return nil
+}

@@ -1,0 +1,198 @@
+package caddymodule
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/portcullis-auth/portcullis/caddymodule/internal/apikey"
+	"github.com/portcullis-auth/portcullis/caddymodule/internal/endpoint"
+	"github.com/portcullis-auth/portcullis/caddymodule/internal/policy"
+	"github.com/portcullis-auth/portcullis/caddymodule/internal/ratelimit"
+)
+
+// The checks in this file are shared by the Caddyfile adapter (which
+// wraps their errors with the file and line) and by Provision (which
+// also serves JSON users), so both reject the same configurations.
+
+// check validates an OIDC provider block.
+func (o OIDCConfig) check() error {
+	if _, err := endpoint.CheckSecureURL("oidc: issuer", o.Issuer); err != nil {
+		return err
+	}
+	if o.ClientID == "" {
+		return fmt.Errorf("oidc %s: client_id is required", o.Issuer)
+	}
+	if o.ClientSecret != "" {
+		if _, err := resolveSecret("oidc: client_secret", o.ClientSecret); err != nil {
+			return err
+		}
+	}
+	if o.RedirectURL == "" {
+		return fmt.Errorf("oidc %s: redirect_url is required (the exact callback URL registered at the provider, e.g. https://app.example.com/.portcullis/callback)", o.Issuer)
+	}
+	if o.PostLogoutRedirectURL != "" {
+		if _, err := endpoint.CheckSecureURL("oidc: post_logout_redirect_url", o.PostLogoutRedirectURL); err != nil {
+			return err
+		}
+	}
+	{
+		u, err := endpoint.CheckSecureURL("oidc: redirect_url", o.RedirectURL)
+		if err != nil {
+			return err
+		}
+		if u.RawQuery != "" || u.Fragment != "" {
+			return fmt.Errorf("oidc: redirect_url %q must not have a query or fragment", o.RedirectURL)
+		}
+	}
+	for _, s := range o.Scopes {
+		if err := policy.ValidateScope(s); err != nil {
+			return fmt.Errorf("oidc: %w", err)
+		}
+	}
+	return nil
+}
+
+// defaultJWTAlgorithms are accepted when an issuer lists none.
+var defaultJWTAlgorithms = []string{"RS256", "PS256", "ES256", "EdDSA"}
+
+// hmacJWTAlgorithms are accepted only with an issuer's shared secret.
+var hmacJWTAlgorithms = []string{"HS256", "HS384", "HS512"}
+
+// asymmetricJWTAlgorithms are the public-key algorithms an issuer may list.
+var asymmetricJWTAlgorithms = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+
+// check validates a trusted JWT issuer.
+func (j JWTIssuerConfig) check() error {
+	if _, err := endpoint.CheckSecureURL("jwt: issuer", j.Issuer); err != nil {
+		return err
+	}
+	if j.JWKSURI != "" {
+		if _, err := endpoint.CheckSecureURL("jwt: jwks_uri", j.JWKSURI); err != nil {
+			return err
+		}
+	}
+	if len(j.Audiences) == 0 {
+		return fmt.Errorf("jwt %s: at least one audience is required (tokens for other services must not be accepted)", j.Issuer)
+	}
+	for _, a := range j.Algorithms {
+		if strings.EqualFold(a, "none") {
+			return fmt.Errorf("jwt %s: algorithm none is never accepted", j.Issuer)
+		}
+		if slices.Contains(hmacJWTAlgorithms, a) {
+			if j.SharedSecret == "" {
+				return fmt.Errorf("jwt %s: %s needs a shared_secret for this issuer", j.Issuer, a)
+			}
+			continue
+		}
+		if !slices.Contains(asymmetricJWTAlgorithms, a) {
+			return fmt.Errorf("jwt %s: unsupported algorithm %q (supported: %s)", j.Issuer, a, strings.Join(asymmetricJWTAlgorithms, " "))
+		}
+	}
+	if j.SharedSecret != "" {
+		if _, err := resolveSecret("jwt "+j.Issuer+": shared_secret", j.SharedSecret); err != nil {
+			return err
+		}
+	}
+	for _, rc := range j.RequiredClaims {
+		if err := (policy.ClaimRequirement{Claim: rc.Claim, Values: rc.Values}).Validate(); err != nil {
+			return fmt.Errorf("jwt %s: %w", j.Issuer, err)
+		}
+	}
+	if j.ClockSkew < 0 {
+		return fmt.Errorf("jwt %s: clock_skew must not be negative", j.Issuer)
+	}
+	return nil
+}
+
+// record checks a static API key and turns it into a record. The hash
+// is checked against hasher, so a hash made without the configured
+// pepper is reported here rather than failing every request.
+func (k APIKeyConfig) record(hasher apikey.Hasher) (apikey.Record, error) {
+	if err := apikey.ValidateID(k.ID); err != nil {
+		return apikey.Record{}, err
+	}
+	if k.Hash == "" {
+		return apikey.Record{}, fmt.Errorf("api key %s: hash is required (print it with `portcullis apikey hash`)", k.ID)
+	}
+	if _, err := hasher.ParseDigest(k.Hash); err != nil {
+		return apikey.Record{}, fmt.Errorf("api key %s: %w", k.ID, err)
+	}
+	if k.Subject == "" {
+		return apikey.Record{}, fmt.Errorf("api key %s: subject is required", k.ID)
+	}
+	for _, s := range k.Scopes {
+		if err := policy.ValidateScope(s); err != nil {
+			return apikey.Record{}, fmt.Errorf("api key %s: %w", k.ID, err)
+		}
+	}
+	rec := apikey.Record{ID: k.ID, Hash: k.Hash, Subject: k.Subject, Name: k.Name, Scopes: k.Scopes}
+	if k.Expires != "" {
+		t, err := time.Parse(time.RFC3339, k.Expires)
+		if err != nil {
+			return apikey.Record{}, fmt.Errorf("api key %s: expires %q is not an RFC 3339 time like 2027-01-31T00:00:00Z", k.ID, k.Expires)
+		}
+		rec.Expires = t
+	}
+	return rec, nil
+}
+
+// hasher resolves the pepper and returns the key hasher.
+func (a APIKeysConfig) hasher() (apikey.Hasher, error) {
+	if a.Pepper == "" {
+		return apikey.NewHasher(nil), nil
+	}
+	p, err := resolveSecret("api_keys: pepper", a.Pepper)
+	if err != nil {
+		return apikey.Hasher{}, err
+	}
+	if len(p) < minSecretBytes {
+		return apikey.Hasher{}, fmt.Errorf("api_keys: pepper is %d bytes; it must be at least %d bytes", len(p), minSecretBytes)
+	}
+	return apikey.NewHasher([]byte(p)), nil
+}
+
+// prefix returns the configured or default key prefix, checked.
+func (a APIKeysConfig) prefix() (string, error) {
+	p := a.Prefix
+	if p == "" {
+		p = apikey.DefaultPrefix
+	}
+	if err := apikey.ValidatePrefix(p); err != nil {
+		return "", fmt.Errorf("api_keys: %w", err)
+	}
+	return p, nil
+}
+
+// zone checks a rate-limit zone and compiles it.
+func (z RateLimitZoneConfig) zone() (ratelimit.Zone, error) {
+	if err := ratelimit.ValidateZoneName(z.Name); err != nil {
+		return ratelimit.Zone{}, err
+	}
+	r, err := ratelimit.ParseRate(z.Rate)
+	if err != nil {
+		return ratelimit.Zone{}, fmt.Errorf("rate_limit %s: %w", z.Name, err)
+	}
+	out := ratelimit.Zone{Name: z.Name, Rate: r, Burst: z.Burst, Key: z.Key, OnError: ratelimit.OnError(z.OnError)}
+	if out.Key == "" {
+		out.Key = ratelimit.DefaultKey
+	}
+	return out, out.Validate()
+}
+
+// scopeGraph turns scope declarations into a graph, refusing a scope
+// declared twice.
+func scopeGraph(scopes []ScopeConfig) (map[string][]string, error) {
+	g := make(map[string][]string, len(scopes))
+	for _, s := range scopes {
+		if _, dup := g[s.Name]; dup {
+			return nil, fmt.Errorf("scope %s is declared twice; list everything it implies in one declaration", s.Name)
+		}
+		if len(s.Implies) == 0 {
+			return nil, fmt.Errorf("scope %s: implies nothing", s.Name)
+		}
+		g[s.Name] = s.Implies
+	}
+	return g, nil
+}

@@ -1,0 +1,613 @@
+package caddymodule
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/portcullis-auth/portcullis/caddymodule/internal/apikey"
+	"github.com/portcullis-auth/portcullis/caddymodule/internal/audit"
+	"github.com/portcullis-auth/portcullis/caddymodule/internal/credential"
+	"github.com/portcullis-auth/portcullis/caddymodule/internal/jwtauth"
+	"github.com/portcullis-auth/portcullis/caddymodule/internal/mcp"
+	"github.com/portcullis-auth/portcullis/caddymodule/internal/oidcflow"
+	"github.com/portcullis-auth/portcullis/caddymodule/internal/policy"
+	"github.com/portcullis-auth/portcullis/caddymodule/internal/principal"
+	"github.com/portcullis-auth/portcullis/caddymodule/internal/ratelimit"
+	"github.com/portcullis-auth/portcullis/caddymodule/internal/session"
+)
+
+func init() {
+	caddy.RegisterModule(Handler{})
+}
+
+// Handler protects a route: it authenticates the request with the
+// identity configured in the `portcullis` app, checks what the route
+// requires, and forwards the identity to the next handler.
+//
+// Client copies of the identity headers (in any case, with '-' or '_')
+// are always removed, and the credential itself is never forwarded: the
+// API-key header always, the Authorization header unless
+// ForwardAuthorization is set.
+//
+// Placeholders set for an authenticated request:
+//
+//	{http.auth.user.id}      subject
+//	{http.auth.user.method}  api_key, jwt or session
+//	{http.auth.user.key_id}  API key id
+//	{http.auth.user.name}    display name
+//	{http.auth.user.email}   email
+//	{http.auth.user.scopes}  granted scopes, space-separated
+//	{http.auth.user.groups}  groups, comma-separated
+//	{http.auth.request_id}   the request id (also in X-Request-Id)
+type Handler struct {
+	// Realm is the realm of WWW-Authenticate challenges. Default: `portcullis`.
+	Realm string `json:"realm,omitempty"`
+	// Accept lists the credential types this route accepts: `api_key`,
+	// `jwt`, `session`. Default: all of them.
+	Accept []string `json:"accept,omitempty"`
+	// Require lists scope requirements; all that apply to the request
+	// method must be met.
+	Require []RequireConfig `json:"require,omitempty"`
+	// RateLimits names the rate-limit zones (declared in the app) that
+	// apply to this route.
+	RateLimits []string `json:"rate_limits,omitempty"`
+	// RequireClaims lists claim requirements (e.g. `groups` contains
+	// `admins`); all must hold. Credentials without claims (API keys)
+	// never satisfy one.
+	RequireClaims []ClaimConfig `json:"require_claims,omitempty"`
+	// AllowAnonymous lists path patterns (as Caddy's path matcher reads
+	// them) reachable without credentials. A credential presented there
+	// is still verified, and its identity forwarded.
+	AllowAnonymous []string `json:"allow_anonymous,omitempty"`
+	// IdentityHeaders names the headers sent upstream. Default: the
+	// `X-Auth-*` names listed on IdentityHeaders.
+	IdentityHeaders *IdentityHeaders `json:"identity_headers,omitempty"`
+	// Assertion sends a signed identity assertion (a short-lived ES256
+	// JWT) upstream, for backends that verify rather than trust headers.
+	// Needs `assertion` keys in the app.
+	Assertion *AssertionRoute `json:"assertion,omitempty"`
+	// MaxAge requires a recent authentication: a session or token whose
+	// auth_time is older is sent back to log in again (browsers) or
+	// refused with insufficient_user_authentication (RFC 9470). Default: none.
+	MaxAge caddy.Duration `json:"max_age,omitempty"`
+	// ACR lists acceptable authentication context classes (`acr`); a
+	// principal with another is stepped up like MaxAge. Default: any.
+	ACR []string `json:"acr,omitempty"`
+	// Resource binds the route to a protected resource declared in the
+	// app (its URI): challenges point clients to its metadata, and JWTs
+	// must name it (or an alias) in `aud`.
+	Resource string `json:"resource,omitempty"`
+	// AllowedOrigins, when set, refuses requests whose Origin header is
+	// not listed (DNS-rebinding protection for MCP servers). Requests
+	// without Origin pass.
+	AllowedOrigins []string `json:"allowed_origins,omitempty"`
+	// ForwardAuthorization keeps the Authorization header on requests
+	// sent upstream. Default: false (the bearer token is removed).
+	ForwardAuthorization bool `json:"forward_authorization,omitempty"`
+	// MaxCredentialLength bounds a presented credential, in bytes.
+	// Default: 8192.
+	MaxCredentialLength int `json:"max_credential_length,omitempty"`
+	// RateLimitHeaders sends the RateLimit header on allowed responses
+	// too (it is always on 429s). Default: true.
+	RateLimitHeaders *bool `json:"rate_limit_headers,omitempty"`
+	// Route names this route in audit events. Default: none.
+	Route string `json:"route,omitempty"`
+	// AuditAllowed is the fraction of allowed decisions written to the
+	// audit log, from 0 (none) to 1 (all). Denials and security events
+	// are always written. Default: 1.
+	AuditAllowed *float64 `json:"audit_allowed,omitempty"`
+
+	app       *App
+	accept    []principal.Method
+	reqs      []policy.Requirement
+	extractor credential.Extractor
+	sampler   audit.Sampler
+	claimReqs []policy.ClaimRequirement
+	anonymous caddyhttp.MatchPath
+	ih        IdentityHeaders
+	stripper  identityStripper
+	resource  *resource
+	readsCall bool
+	zones     []ratelimit.Zone
+	// rateLimitHeaders: see RateLimitHeaders.
+	rateLimitHeaders bool
+	logger           *zap.Logger
+}
+
+// RequireConfig is one scope requirement of a route.
+type RequireConfig struct {
+	// Scopes that must all be granted (scope implications apply).
+	Scopes []string `json:"scopes,omitempty"`
+	// Any relaxes Scopes to "at least one of".
+	Any bool `json:"any,omitempty"`
+	// Tools restricts the requirement to MCP tool calls whose tool name
+	// matches one of these globs (e.g. `deploy_*`).
+	Tools []string `json:"tools,omitempty"`
+	// MCPMethods restricts the requirement to these MCP (JSON-RPC)
+	// methods, e.g. `tools/list`.
+	MCPMethods []string `json:"mcp_methods,omitempty"`
+	// Methods restricts the requirement to these HTTP methods. Default: all.
+	Methods []string `json:"methods,omitempty"`
+}
+
+// ClaimConfig requires a claim to hold one of some values.
+type ClaimConfig struct {
+	// Claim name, e.g. `groups` or `email_verified`.
+	Claim string `json:"claim,omitempty"`
+	// Values accepted: a string claim equal to one, an array claim
+	// containing one, a boolean claim equal to `true`/`false`.
+	Values []string `json:"values,omitempty"`
+}
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.portcullis",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// Provision loads the portcullis app and compiles the route's rules.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	v, err := ctx.App("portcullis")
+	if err != nil {
+		return fmt.Errorf("loading portcullis app: %w", err)
+	}
+	return h.setup(v.(*App))
+}
+
+// setup applies defaults and compiles the route against app.
+func (h *Handler) setup(app *App) error {
+	var err error
+	h.app = app
+	if h.Realm == "" {
+		h.Realm = "portcullis"
+	}
+	ih := IdentityHeaders{}
+	if h.IdentityHeaders != nil {
+		ih = *h.IdentityHeaders
+	}
+	if h.ih, err = ih.withDefaults(); err != nil {
+		return err
+	}
+	h.stripper = newIdentityStripper(h.ih)
+	if h.Assertion != nil {
+		if h.Assertion.Audience == "" {
+			return errors.New("assertion: an audience is required")
+		}
+		if h.Assertion.Header == "" {
+			h.Assertion.Header = DefaultAssertionHeader
+		}
+		if err := validHeaderName(h.Assertion.Header); err != nil {
+			return fmt.Errorf("assertion: %w", err)
+		}
+		if app.signer == nil {
+			return errors.New("assertion: the route asks for an assertion but the portcullis app has no assertion keys")
+		}
+		h.stripper[normalizeHeaderName(h.Assertion.Header)] = struct{}{}
+	}
+	for _, c := range h.RequireClaims {
+		cr := policy.ClaimRequirement{Claim: c.Claim, Values: c.Values}
+		if err := cr.Validate(); err != nil {
+			return err
+		}
+		h.claimReqs = append(h.claimReqs, cr)
+	}
+	h.anonymous = caddyhttp.MatchPath(h.AllowAnonymous)
+	if err := h.anonymous.Provision(caddy.Context{}); err != nil {
+		return fmt.Errorf("allow_anonymous: %w", err)
+	}
+	if h.MaxCredentialLength == 0 {
+		h.MaxCredentialLength = credential.DefaultMaxLength
+	}
+	h.accept, err = parseAccept(h.Accept)
+	if err != nil {
+		return err
+	}
+	h.reqs, err = compileRequirements(h.Require)
+	if err != nil {
+		return err
+	}
+	for _, r := range h.reqs {
+		h.readsCall = h.readsCall || len(r.Tools) > 0 || len(r.RPCMethods) > 0
+	}
+	if h.Resource != "" {
+		if h.resource = app.resources[h.Resource]; h.resource == nil {
+			return fmt.Errorf("resource %q is not declared in the portcullis global option", h.Resource)
+		}
+	}
+	h.sampler = audit.AllowAll
+	if h.AuditAllowed != nil {
+		if h.sampler, err = audit.NewSampler(*h.AuditAllowed, nil); err != nil {
+			return err
+		}
+	}
+	h.extractor = credential.Extractor{
+		APIKeyHeader: h.app.apiKeyHeader,
+		APIKeyPrefix: h.app.keys.Prefix(),
+		MaxLength:    h.MaxCredentialLength,
+	}
+	return nil
+}
+
+// Validate checks the route against the app: every rate-limit zone it
+// names must be declared.
+func (h *Handler) Validate() error {
+	if h.MaxCredentialLength < 0 {
+		return errors.New("max_credential_length must not be negative")
+	}
+	for _, z := range h.RateLimits {
+		zone, ok := h.app.zones[z]
+		if !ok {
+			return fmt.Errorf("rate_limit: zone %q is not declared in the portcullis global option", z)
+		}
+		h.zones = append(h.zones, zone)
+	}
+	h.rateLimitHeaders = h.RateLimitHeaders == nil || *h.RateLimitHeaders
+	return nil
+}
+
+// ServeHTTP answers Portcullis's own endpoints, or authenticates and
+// authorizes the request and calls next.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	rid := requestIDFor(r, repl)
+	w.Header().Set("X-Request-Id", rid)
+	if rest, ok := strings.CutPrefix(r.URL.Path, h.app.endpointPrefix); ok {
+		h.serveEndpoint(w, r, rid, rest)
+		return nil
+	}
+	if r.URL.Path == AssertionJWKSPath && h.app.signer != nil {
+		h.app.serveJWKS(w)
+		return nil
+	}
+	if strings.HasPrefix(r.URL.Path, mcp.WellKnownPrefix) && len(h.app.resources) > 0 {
+		h.serveResourceMetadata(w, rid, r.URL.Path)
+		return nil
+	}
+	// A request already authenticated by an earlier portcullis handler in
+	// the chain (e.g. `portcullis /admin/*` before `portcullis`) keeps
+	// that principal: its credential and client copies of identity
+	// headers are already gone, and this route adds its own requirements.
+	prior, chained := caddyhttp.GetVar(r.Context(), principalVar).(principal.Principal)
+	if !chained {
+		h.stripper.strip(r.Header)
+	}
+	start := time.Now()
+	ev := requestEvent(r, audit.KindDecision, rid, h.Route)
+	if !h.originAllowed(r) {
+		h.deny(w, r, ev, start, policy.ReasonOriginNotAllowed, challenge{status: http.StatusForbidden, code: "access_denied", description: "requests from this origin are not allowed"})
+		return nil
+	}
+	preq := policy.Request{Method: r.Method}
+	if h.readsCall || h.resource != nil {
+		call, err := mcp.ReadCall(r, mcp.DefaultMaxBody)
+		switch {
+		case errors.Is(err, mcp.ErrTooLarge):
+			h.deny(w, r, ev, start, policy.ReasonMalformedRequest, challenge{status: http.StatusRequestEntityTooLarge, code: "invalid_request", description: err.Error()})
+			return nil
+		case err != nil:
+			h.deny(w, r, ev, start, policy.ReasonMalformedRequest, challenge{status: http.StatusBadRequest, code: "invalid_request", description: err.Error()})
+			return nil
+		}
+		preq.RPCMethod, preq.Tool = call.Method, call.Name
+	}
+
+	var cred credential.Credential
+	if !chained {
+		var err error
+		if cred, err = h.extractor.Extract(r); err != nil {
+			reason, c := policy.ReasonMalformedCredentials, challenge{status: http.StatusBadRequest, code: "invalid_request", description: err.Error()}
+			switch {
+			case errors.Is(err, credential.ErrMultiple):
+				reason = policy.ReasonMultipleCredentials
+			case errors.Is(err, credential.ErrTooLong):
+				c = challenge{status: http.StatusUnauthorized, code: "invalid_token", description: "the credential is too large"}
+			}
+			h.deny(w, r, ev, start, reason, c)
+			return nil
+		}
+	}
+	p, ok := prior, chained
+	var reason policy.Reason
+	var c challenge
+	if !ok && cred.Kind == credential.None && h.acceptsSessions() {
+		s, err := h.app.sessions.Load(r.Context(), r)
+		switch {
+		case err == nil:
+			p, ok = s.Principal(), true
+			ev.SessionIDHash = p.SessionID
+		case isUnavailable(err):
+			ev.Result, ev.Reason = audit.Deny, session.Reason(err)
+			h.record(ev, start)
+			writeJSONError(w, rid, http.StatusServiceUnavailable, "temporarily_unavailable", "sessions are unavailable; try again shortly")
+			return nil
+		case !errors.Is(err, session.ErrNoCookie):
+			// A cookie that no longer opens a session: clear it, record
+			// why, and carry on as a request without credentials.
+			http.SetCookie(w, h.app.sessions.ClearCookie())
+			if errors.Is(err, session.ErrExpired) {
+				xe := ev
+				xe.Kind, xe.Result, xe.Reason = audit.KindSessionExpired, audit.Info, session.Reason(err)
+				h.app.emit(xe, h.sampler)
+			}
+		}
+	}
+	if !ok && cred.Kind == credential.None && len(h.anonymous) > 0 {
+		if ok, _ := h.anonymous.MatchWithError(r); ok {
+			ev.Result, ev.Reason = audit.Allow, string(policy.ReasonAnonymous)
+			h.record(ev, start)
+			h.forward(r, rid, cred)
+			if !h.rateLimit(w, r, repl, ev, principal.Principal{}) {
+				return nil
+			}
+			return next.ServeHTTP(w, r)
+		}
+	}
+	if !ok && cred.Kind == credential.None && h.app.oidc != nil && h.acceptsSessions() && oidcflow.IsBrowserNavigation(r) {
+		ev.Result, ev.Reason = audit.Deny, string(policy.ReasonNoCredentials)
+		h.record(ev, start)
+		h.startLogin(w, r, rid, r.URL.RequestURI())
+		return nil
+	}
+	if !ok {
+		p, reason, c, ok = h.authenticate(r.Context(), cred, ev.ClientIP)
+	}
+	if !ok {
+		if h.resource != nil && c.status == http.StatusUnauthorized {
+			c.scopes = policy.Authorize(h.reqs, h.app.implications, nil, preq).Required
+		}
+		h.deny(w, r, ev, start, reason, c)
+		return nil
+	}
+	ev = withPrincipal(ev, p)
+	if maxAge, acr, ok := h.stepUpNeeded(p); !ok {
+		if p.Method == principal.MethodSession && h.app.oidc != nil && oidcflow.IsBrowserNavigation(r) {
+			ev.Result, ev.Reason = audit.Deny, string(policy.ReasonStepUp)
+			h.record(ev, start)
+			h.startLoginWith(w, r, rid, oidcflow.LoginOptions{ReturnTo: r.URL.RequestURI(), MaxAge: maxAge, ACRValues: acr, ForceLogin: maxAge > 0})
+			return nil
+		}
+		h.deny(w, r, ev, start, policy.ReasonStepUp, challenge{status: http.StatusUnauthorized, code: "insufficient_user_authentication",
+			description: "a more recent or stronger authentication is required", maxAge: maxAge, acrValues: acr})
+		return nil
+	}
+	if cr, ok := policy.AuthorizeClaims(h.claimReqs, p.Claims); !ok {
+		h.deny(w, r, ev, start, policy.ReasonClaimMismatch, challenge{
+			status: http.StatusForbidden, code: "access_denied",
+			description: "the credential does not carry a claim this route requires (" + cr.Claim + ")",
+		})
+		return nil
+	}
+	if h.resource != nil && !h.resource.accepts(p) {
+		h.deny(w, r, ev, start, policy.ReasonWrongAudience, challenge{status: http.StatusUnauthorized, code: "invalid_token",
+			description: "the token was not issued for this resource", resourceMetadata: h.resource.meta.URL()})
+		return nil
+	}
+	d := policy.Authorize(h.reqs, h.app.implications, p.Scopes, preq)
+	ev.RequiredScopes = d.Required
+	if !d.Allow {
+		h.deny(w, r, ev, start, d.Reason, challenge{
+			status: http.StatusForbidden, code: "insufficient_scope",
+			description: "the credential lacks a scope this request needs", scopes: d.Required,
+		})
+		return nil
+	}
+	ev.Result, ev.Reason = audit.Allow, string(policy.ReasonAllowed)
+	h.record(ev, start)
+
+	h.forward(r, rid, cred)
+	setIdentity(r, repl, h.ih, p)
+	caddyhttp.SetVar(r.Context(), principalVar, p)
+	if !h.rateLimit(w, r, repl, ev, p) {
+		return nil
+	}
+	if h.Assertion != nil {
+		token, err := h.app.signer.Sign(p, h.Assertion.Audience)
+		if err != nil {
+			return caddyhttp.Error(http.StatusInternalServerError, err)
+		}
+		r.Header.Set(h.Assertion.Header, token)
+	}
+	return next.ServeHTTP(w, r)
+}
+
+// forward removes the credential from the request sent upstream and
+// adds the request id.
+func (h *Handler) forward(r *http.Request, rid string, cred credential.Credential) {
+	r.Header.Del(h.extractor.APIKeyHeader)
+	if h.app.sessions != nil {
+		stripOurCookies(r, h.app.sessions.CookieName())
+	}
+	if !h.ForwardAuthorization {
+		r.Header.Del("Authorization")
+	}
+	r.Header.Set("X-Request-Id", rid)
+}
+
+// deny records a refusal and answers it. On a resource-bound route, 401
+// and 403 challenges carry the resource metadata URL (RFC 9728).
+func (h *Handler) deny(w http.ResponseWriter, r *http.Request, ev audit.Event, start time.Time, reason policy.Reason, c challenge) {
+	c.html = oidcflow.IsBrowserNavigation(r)
+	if h.resource != nil && (c.status == http.StatusUnauthorized || c.status == http.StatusForbidden) {
+		c.resourceMetadata = h.resource.meta.URL()
+	}
+	ev.Result, ev.Reason = audit.Deny, string(reason)
+	h.record(ev, start)
+	writeChallenge(w, ev.RequestID, h.Realm, c)
+}
+
+// record counts a decision and writes its audit event.
+func (h *Handler) record(ev audit.Event, start time.Time) {
+	method := ev.AuthMethod
+	if method == "" {
+		method = "none"
+	}
+	m := h.app.metrics
+	m.decisions.WithLabelValues(string(ev.Result), ev.Reason, method).Inc()
+	m.authDuration.WithLabelValues(method).Observe(time.Since(start).Seconds())
+	h.app.emit(ev, h.sampler)
+}
+
+// serveEndpoint answers a request under the endpoint prefix.
+func (h *Handler) serveEndpoint(w http.ResponseWriter, r *http.Request, rid, name string) {
+	if h.serveSSO(w, r, rid, name) {
+		return
+	}
+	switch name {
+	case "healthz":
+		h.app.serveHealth(w, r, false)
+	case "readyz":
+		h.app.serveHealth(w, r, true)
+	default:
+		writeJSONError(w, rid, http.StatusNotFound, "not_found", "no such Portcullis endpoint")
+	}
+}
+
+// authenticate verifies the credential. On failure it returns the
+// reason and the challenge to answer with.
+func (h *Handler) authenticate(ctx context.Context, cred credential.Credential, clientIP string) (principal.Principal, policy.Reason, challenge, bool) {
+	unauthorized := func(desc string) challenge {
+		return challenge{status: http.StatusUnauthorized, code: "invalid_token", description: desc}
+	}
+	switch cred.Kind {
+	case credential.None:
+		return principal.Principal{}, policy.ReasonNoCredentials,
+			challenge{status: http.StatusUnauthorized, bare: true, description: "authentication is required"}, false
+	case credential.APIKey:
+		if !slices.Contains(h.accept, principal.MethodAPIKey) {
+			return principal.Principal{}, policy.ReasonMethodNotAccepted, unauthorized("API keys are not accepted here"), false
+		}
+		rec, err := h.app.registry.Verify(ctx, cred.Value, clientIP)
+		var tooMany *apikey.TooManyFailuresError
+		switch {
+		case err == nil:
+			return principal.Principal{
+				Subject: rec.Subject, Method: principal.MethodAPIKey, KeyID: rec.ID,
+				Name: rec.Name, Scopes: rec.Scopes, RateLimit: rec.RateLimit,
+			}, policy.ReasonAllowed, challenge{}, true
+		case errors.As(err, &tooMany):
+			return principal.Principal{}, policy.ReasonTooManyFailures, challenge{status: http.StatusTooManyRequests, code: "invalid_request",
+				description: "too many failed attempts from this address; try again later", retryAfter: tooMany.RetryAfter}, false
+		case errors.Is(err, apikey.ErrUnavailable):
+			return principal.Principal{}, policy.ReasonUnavailable, challenge{status: http.StatusServiceUnavailable, code: "temporarily_unavailable",
+				description: "API keys cannot be checked right now; try again shortly"}, false
+		case errors.Is(err, apikey.ErrExpired):
+			return principal.Principal{}, policy.ReasonExpired, unauthorized("the API key has expired"), false
+		case errors.Is(err, apikey.ErrRevoked):
+			return principal.Principal{}, policy.ReasonRevoked, unauthorized("the API key is not valid"), false
+		case errors.Is(err, apikey.ErrMalformed):
+			return principal.Principal{}, policy.ReasonMalformedCredentials, unauthorized("the API key is not valid"), false
+		default:
+			return principal.Principal{}, policy.ReasonInvalidCredentials, unauthorized("the API key is not valid"), false
+		}
+	default:
+		return h.authenticateJWT(ctx, cred.Value)
+	}
+}
+
+// authenticateJWT verifies a bearer JWT against the trusted issuers.
+func (h *Handler) authenticateJWT(ctx context.Context, token string) (principal.Principal, policy.Reason, challenge, bool) {
+	if !slices.Contains(h.accept, principal.MethodJWT) {
+		return principal.Principal{}, policy.ReasonMethodNotAccepted,
+			challenge{status: http.StatusUnauthorized, code: "invalid_token", description: "bearer tokens are not accepted here"}, false
+	}
+	if h.app.verifier == nil {
+		return principal.Principal{}, policy.ReasonInvalidCredentials,
+			challenge{status: http.StatusUnauthorized, code: "invalid_token", description: "the bearer token is not valid"}, false
+	}
+	p, err := h.app.verifier.Verify(ctx, token)
+	if err == nil {
+		return p, policy.ReasonAllowed, challenge{}, true
+	}
+	reason := policy.Reason(jwtauth.ReasonOf(err))
+	switch {
+	case errors.Is(err, jwtauth.ErrUnavailable):
+		return principal.Principal{}, reason, challenge{status: http.StatusServiceUnavailable, code: "temporarily_unavailable",
+			description: "the token issuer's keys cannot be fetched; try again shortly"}, false
+	case errors.Is(err, jwtauth.ErrExpired):
+		return principal.Principal{}, reason, challenge{status: http.StatusUnauthorized, code: "invalid_token", description: "the access token expired"}, false
+	default:
+		return principal.Principal{}, reason, challenge{status: http.StatusUnauthorized, code: "invalid_token", description: "the bearer token is not valid"}, false
+	}
+}
+
+// stepUpNeeded checks the route's max_age and acr requirements against
+// the principal; when they are not met it returns what to ask for.
+// API keys carry no authentication event and are not subject to them.
+func (h *Handler) stepUpNeeded(p principal.Principal) (time.Duration, []string, bool) {
+	if p.Method == principal.MethodAPIKey || (h.MaxAge <= 0 && len(h.ACR) == 0) {
+		return 0, nil, true
+	}
+	maxAge := time.Duration(h.MaxAge)
+	stale := maxAge > 0 && (p.AuthTime.IsZero() || time.Since(p.AuthTime) > maxAge)
+	weak := len(h.ACR) > 0 && !slices.Contains(h.ACR, p.ACR)
+	if !stale && !weak {
+		return 0, nil, true
+	}
+	return maxAge, h.ACR, false
+}
+
+// principalVar is the request variable that carries the principal to
+// later portcullis handlers of the same request.
+const principalVar = "portcullis.principal"
+
+// acceptsSessions reports whether browser sessions are configured and
+// accepted on this route.
+func (h *Handler) acceptsSessions() bool {
+	return h.app.sessions != nil && slices.Contains(h.accept, principal.MethodSession)
+}
+
+// parseAccept turns accepted credential names into methods.
+func parseAccept(names []string) ([]principal.Method, error) {
+	if len(names) == 0 {
+		return []principal.Method{principal.MethodAPIKey, principal.MethodJWT, principal.MethodSession}, nil
+	}
+	out := make([]principal.Method, 0, len(names))
+	for _, n := range names {
+		m := principal.Method(n)
+		if !m.Valid() {
+			return nil, fmt.Errorf("accept: unknown credential type %q (want api_key, jwt or session)", n)
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// compileRequirements checks scope names and upper-cases methods.
+func compileRequirements(cfg []RequireConfig) ([]policy.Requirement, error) {
+	out := make([]policy.Requirement, 0, len(cfg))
+	for _, rc := range cfg {
+		if len(rc.Scopes) == 0 {
+			return nil, errors.New("require: no scopes given")
+		}
+		for _, s := range rc.Scopes {
+			if err := policy.ValidateScope(s); err != nil {
+				return nil, fmt.Errorf("require: %w", err)
+			}
+		}
+		methods := make([]string, len(rc.Methods))
+		for i, m := range rc.Methods {
+			methods[i] = strings.ToUpper(m)
+		}
+		out = append(out, policy.Requirement{Scopes: rc.Scopes, Any: rc.Any, Methods: methods, Tools: rc.Tools, RPCMethods: rc.MCPMethods})
+	}
+	return out, nil
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddy.Validator             = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+)

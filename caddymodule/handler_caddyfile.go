@@ -1,0 +1,279 @@
+package caddymodule
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/portcullis-auth/portcullis/caddymodule/internal/policy"
+)
+
+func init() {
+	httpcaddyfile.RegisterHandlerDirective("portcullis", parseHandler)
+	// Authentication runs after request rewriting and basic_auth but
+	// before anything that answers or proxies, so users never need an
+	// `order` line.
+	httpcaddyfile.RegisterDirectiveOrder("portcullis", httpcaddyfile.After, "basic_auth")
+}
+
+// parseHandler sets up the handler from Caddyfile tokens. Syntax:
+//
+//	portcullis [<matcher>] {
+//		accept api_key|jwt|session …
+//		require <scope…> [methods <METHOD…>]
+//		rate_limit <zone…>
+//		realm <realm>
+//		require any <scope…> [methods <METHOD…>]
+//		require <scope…> tool <glob…> | mcp_method <method…>
+//		resource <uri>
+//		allowed_origins <origin…>
+//		max_age <duration>
+//		acr <value…>
+//		require_claim <claim> <value…>
+//		allow_anonymous <path…>
+//		identity_headers { subject|email|name|groups|scopes|method|key_id <Header-Name> }
+//		assertion <audience> [header <Header-Name>]
+//		forward_authorization
+//		max_credential_length <bytes>
+//		route <name>
+//		rate_limit_headers on|off
+//		audit_allowed all|off|<fraction>
+//	}
+//
+// Zones named by rate_limit must be declared in the portcullis global
+// option; that is checked here, with the line, and again in Validate.
+func parseHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	var hd Handler
+	if err := hd.unmarshal(h.Dispenser, func(zones []string) error { return checkZones(h, zones) }); err != nil {
+		return nil, err
+	}
+	return &hd, nil
+}
+
+// UnmarshalCaddyfile reads the directive into h. Zone names are checked
+// in Validate.
+func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	return h.unmarshal(d, func([]string) error { return nil })
+}
+
+// unmarshal reads the directive; checkZones vets rate_limit zone names
+// while the dispenser still points at their line.
+func (h *Handler) unmarshal(d *caddyfile.Dispenser, checkZones func([]string) error) error {
+	d.Next() // consume directive name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		var err error
+		switch d.Val() {
+		case "accept":
+			h.Accept = d.RemainingArgs()
+			if len(h.Accept) == 0 {
+				return d.ArgErr()
+			}
+			if _, err := parseAccept(h.Accept); err != nil {
+				return d.Err(err.Error())
+			}
+		case "require":
+			var rc RequireConfig
+			if err := rc.unmarshal(d); err != nil {
+				return err
+			}
+			h.Require = append(h.Require, rc)
+		case "rate_limit":
+			zones := d.RemainingArgs()
+			if len(zones) == 0 {
+				return d.ArgErr()
+			}
+			if err := checkZones(zones); err != nil {
+				return err
+			}
+			h.RateLimits = append(h.RateLimits, zones...)
+		case "realm":
+			err = stringArg(d, &h.Realm)
+		case "require_claim":
+			args := d.RemainingArgs()
+			if len(args) < 2 {
+				return d.Err("require_claim needs a claim and at least one value, e.g. `require_claim groups admins`")
+			}
+			h.RequireClaims = append(h.RequireClaims, ClaimConfig{Claim: args[0], Values: args[1:]})
+		case "allow_anonymous":
+			h.AllowAnonymous = append(h.AllowAnonymous, d.RemainingArgs()...)
+			if len(h.AllowAnonymous) == 0 {
+				return d.ArgErr()
+			}
+		case "assertion":
+			a := AssertionRoute{}
+			if !d.NextArg() {
+				return d.Err("assertion needs the audience, e.g. `assertion orders-api`")
+			}
+			a.Audience = d.Val()
+			if d.NextArg() {
+				if d.Val() != "header" || !d.NextArg() {
+					return d.Err("assertion: want `assertion <audience> [header <Header-Name>]`")
+				}
+				a.Header = d.Val()
+			}
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			h.Assertion = &a
+		case "resource":
+			err = stringArg(d, &h.Resource)
+		case "max_age":
+			h.MaxAge, err = durationArg(d)
+		case "acr":
+			h.ACR = d.RemainingArgs()
+			if len(h.ACR) == 0 {
+				return d.ArgErr()
+			}
+		case "allowed_origins":
+			h.AllowedOrigins = append(h.AllowedOrigins, d.RemainingArgs()...)
+			if len(h.AllowedOrigins) == 0 {
+				return d.ArgErr()
+			}
+		case "forward_authorization":
+			h.ForwardAuthorization = true
+		case "identity_headers":
+			if err := h.unmarshalIdentityHeaders(d); err != nil {
+				return err
+			}
+		case "max_credential_length":
+			h.MaxCredentialLength, err = intArg(d)
+		case "route":
+			err = stringArg(d, &h.Route)
+		case "rate_limit_headers":
+			var v string
+			if err = stringArg(d, &v); err == nil {
+				if v != "on" && v != "off" {
+					return d.Errf("rate_limit_headers %q must be on or off", v)
+				}
+				on := v == "on"
+				h.RateLimitHeaders = &on
+			}
+		case "audit_allowed":
+			err = h.unmarshalAuditAllowed(d)
+		default:
+			return d.Errf("unrecognized portcullis subdirective %q", d.Val())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// unmarshalAuditAllowed reads `audit_allowed all|off|<fraction>`.
+func (h *Handler) unmarshalAuditAllowed(d *caddyfile.Dispenser) error {
+	var v string
+	if err := stringArg(d, &v); err != nil {
+		return err
+	}
+	var f float64
+	switch v {
+	case "all":
+		f = 1
+	case "off":
+		f = 0
+	default:
+		var err error
+		if f, err = strconv.ParseFloat(v, 64); err != nil || f < 0 || f > 1 {
+			return d.Errf("audit_allowed %q must be all, off, or a fraction between 0 and 1", v)
+		}
+	}
+	h.AuditAllowed = &f
+	return nil
+}
+
+// unmarshalIdentityHeaders reads an `identity_headers { … }` block.
+func (h *Handler) unmarshalIdentityHeaders(d *caddyfile.Dispenser) error {
+	ih := IdentityHeaders{}
+	for d.NextBlock(1) {
+		fields := map[string]*string{"subject": &ih.Subject, "email": &ih.Email, "name": &ih.Name,
+			"groups": &ih.Groups, "scopes": &ih.Scopes, "method": &ih.Method, "key_id": &ih.KeyID}
+		dst, ok := fields[d.Val()]
+		if !ok {
+			return d.Errf("unrecognized identity_headers field %q", d.Val())
+		}
+		if err := stringArg(d, dst); err != nil {
+			return err
+		}
+		if err := validHeaderName(*dst); err != nil {
+			return d.Err(err.Error())
+		}
+	}
+	h.IdentityHeaders = &ih
+	return nil
+}
+
+// unmarshal reads `require [any] <scope…> [methods <METHOD…>]
+// [tool <glob…>] [mcp_method <method…>]`.
+func (rc *RequireConfig) unmarshal(d *caddyfile.Dispenser) error {
+	var dst *[]string // the qualifier list being read, nil while reading scopes
+	first := true
+	for d.NextArg() {
+		v := d.Val()
+		if first && v == "any" {
+			rc.Any, first = true, false
+			continue
+		}
+		first = false
+		switch v {
+		case "methods":
+			dst = &rc.Methods
+			continue
+		case "tool", "tools":
+			dst = &rc.Tools
+			continue
+		case "mcp_method", "mcp_methods":
+			dst = &rc.MCPMethods
+			continue
+		}
+		if dst == nil {
+			if err := policy.ValidateScope(v); err != nil {
+				return d.Err(err.Error())
+			}
+			rc.Scopes = append(rc.Scopes, v)
+			continue
+		}
+		if dst == &rc.Methods {
+			v = strings.ToUpper(v)
+		}
+		*dst = append(*dst, v)
+	}
+	if len(rc.Scopes) == 0 {
+		return d.Err("require needs at least one scope, e.g. `require orders:read`")
+	}
+	if dst != nil && len(*dst) == 0 {
+		return d.Err("require: a qualifier (methods, tool, mcp_method) needs at least one value")
+	}
+	return nil
+}
+
+// checkZones reports, at the Caddyfile line of the directive, a zone
+// that the global option does not declare.
+func checkZones(h httpcaddyfile.Helper, zones []string) error {
+	declared := map[string]bool{}
+	if opt, ok := h.Option("portcullis").(httpcaddyfile.App); ok {
+		var app App
+		if err := json.Unmarshal(opt.Value, &app); err != nil {
+			return h.Errf("reading portcullis global option: %v", err)
+		}
+		for _, z := range app.RateLimits {
+			declared[z.Name] = true
+		}
+	}
+	for _, z := range zones {
+		if !declared[z] {
+			return h.Errf("rate_limit: zone %q is not declared; add `rate_limit %s <rate>` to the portcullis global option", z, z)
+		}
+	}
+	return nil
+}
+
+// Interface guards
+var _ caddyfile.Unmarshaler = (*Handler)(nil)

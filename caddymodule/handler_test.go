@@ -1,0 +1,272 @@
+package caddymodule
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/portcullis-auth/portcullis/caddymodule/internal/apikey"
+)
+
+// testKey is a key declared in newTestHandler's app.
+type testKey struct{ key, id string }
+
+func newTestHandler(t *testing.T, h Handler) (*Handler, testKey) {
+	t.Helper()
+	k, err := apikey.Generate("pcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := &App{
+		APIKeys: &APIKeysConfig{Keys: []APIKeyConfig{{
+			ID: k.ID, Hash: apikey.NewHasher(nil).Hash(k.String()), Subject: "ci-bot", Name: "CI\r\nX-Evil: 1", Scopes: []string{"orders:read"},
+		}}},
+		Scopes: []ScopeConfig{{Name: "orders:write", Implies: []string{"orders:read"}}},
+	}
+	if err := app.compile(); err != nil {
+		t.Fatal(err)
+	}
+	m, err := newMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	app.metrics, app.audit = m, zap.NewNop()
+	if app.registry, err = apikey.NewRegistry(apikey.RegistryOptions{Static: app.keys, Hasher: app.hasher, Prefix: app.keys.Prefix()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.setup(app); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return &h, testKey{key: k.String(), id: k.ID}
+}
+
+// upstream records the request the next handler receives.
+type upstream struct {
+	called bool
+	header http.Header
+}
+
+func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
+	u.called, u.header = true, r.Header.Clone()
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func serve(t *testing.T, h *Handler, method string, headers map[string][]string) (*httptest.ResponseRecorder, *upstream) {
+	t.Helper()
+	r := httptest.NewRequest(method, "http://gw.test/orders?access_token=x", nil)
+	for k, vs := range headers {
+		r.Header[k] = vs // raw: keeps non-canonical names as an attacker would send them
+	}
+	w := httptest.NewRecorder()
+	repl := caddy.NewReplacer()
+	r = caddyhttp.PrepareRequest(r, repl, w, nil)
+	up := &upstream{}
+	if err := h.ServeHTTP(w, r, up); err != nil {
+		t.Fatalf("ServeHTTP: %v", err)
+	}
+	if id, _ := repl.GetString("http.auth.request_id"); id == "" || w.Header().Get("X-Request-Id") != id {
+		t.Fatalf("X-Request-Id = %q, want the request uuid %q", w.Header().Get("X-Request-Id"), id)
+	}
+	return w, up
+}
+
+func TestHandlerAnswers(t *testing.T) {
+	t.Parallel()
+	h, k := newTestHandler(t, Handler{Require: []RequireConfig{{Scopes: []string{"orders:write"}, Methods: []string{"POST"}}}})
+	tests := []struct {
+		name       string
+		method     string
+		headers    map[string][]string
+		wantStatus int
+		wantAuth   string // WWW-Authenticate
+		wantError  string // JSON error code
+	}{
+		{name: "no credential", method: "GET", wantStatus: 401, wantAuth: `Bearer realm="portcullis"`, wantError: "unauthorized"},
+		{name: "wrong key", method: "GET", headers: map[string][]string{"Authorization": {"Bearer " + k.key[:len(k.key)-1] + "x"}}, wantStatus: 401,
+			wantAuth: `Bearer realm="portcullis", error="invalid_token", error_description="the API key is not valid"`, wantError: "invalid_token"},
+		{name: "jwt not yet trusted", method: "GET", headers: map[string][]string{"Authorization": {"Bearer eyJhbGciOiJub25lIn0.e30."}}, wantStatus: 401, wantError: "invalid_token"},
+		{name: "two credentials", method: "GET", headers: map[string][]string{"Authorization": {"Bearer " + k.key}, "X-Api-Key": {k.key}}, wantStatus: 400, wantError: "invalid_request"},
+		{name: "insufficient scope", method: "POST", headers: map[string][]string{"X-Api-Key": {k.key}}, wantStatus: 403,
+			wantAuth: `Bearer realm="portcullis", error="insufficient_scope", error_description="the credential lacks a scope this request needs", scope="orders:write"`, wantError: "insufficient_scope"},
+		{name: "good key", method: "GET", headers: map[string][]string{"Authorization": {"Bearer " + k.key}}, wantStatus: 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			w, up := serve(t, h, tt.method, tt.headers)
+			if w.Code != tt.wantStatus {
+				t.Fatalf("status = %d, want %d; body %s", w.Code, tt.wantStatus, w.Body)
+			}
+			if up.called != (tt.wantStatus == 200) {
+				t.Fatalf("upstream called = %v", up.called)
+			}
+			if tt.wantStatus == 200 {
+				return
+			}
+			if tt.wantAuth != "" && w.Header().Get("WWW-Authenticate") != tt.wantAuth {
+				t.Fatalf("WWW-Authenticate = %q, want %q", w.Header().Get("WWW-Authenticate"), tt.wantAuth)
+			}
+			var body errorBody
+			if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil {
+				t.Fatalf("body is not JSON: %s", w.Body)
+			}
+			if body.Error != tt.wantError || body.RequestID == "" || body.RequestID != w.Header().Get("X-Request-Id") {
+				t.Fatalf("body = %+v, want error %q and the request id", body, tt.wantError)
+			}
+			if strings.Contains(w.Body.String(), k.key) || strings.Contains(w.Body.String(), "apikey:") {
+				t.Fatalf("body leaks internals: %s", w.Body)
+			}
+		})
+	}
+}
+
+func TestHandlerForwardsIdentityNotCredentials(t *testing.T) {
+	t.Parallel()
+	h, k := newTestHandler(t, Handler{})
+	forged := map[string][]string{
+		"X-Api-Key":      {k.key},
+		"X-Auth-Subject": {"admin", "root"},
+		"x-auth-subject": {"admin"},
+		"X-AUTH-SCOPES":  {"admin"},
+		"X_Auth_Subject": {"admin"},
+		"x_auth-email":   {"boss@example.com"},
+		"X-Auth-Groups":  {"admins"},
+		"X-Request-Id":   {"client-chosen"},
+		"Cookie":         {"a=b"},
+		"X-Auth-Token":   {"backend-specific"},
+	}
+	w, up := serve(t, h, "GET", forged)
+	if w.Code != 200 || !up.called {
+		t.Fatalf("status %d, upstream called %v", w.Code, up.called)
+	}
+	want := map[string]string{
+		"X-Auth-Subject": "ci-bot",
+		"X-Auth-Method":  "api_key",
+		"X-Auth-Key-Id":  k.id,
+		"X-Auth-Scopes":  "orders:read",
+		"X-Auth-Name":    "CIX-Evil: 1",
+	}
+	for name := range up.header {
+		switch normalizeHeaderName(name) {
+		case "x-auth-subject", "x-auth-method", "x-auth-key-id", "x-auth-scopes", "x-auth-name", "x-request-id":
+			if _, ok := want[name]; !ok && name != "X-Request-Id" {
+				t.Errorf("client header %q reached the upstream", name)
+			}
+		case "x-auth-email", "x-auth-groups":
+			t.Errorf("client header %q reached the upstream", name)
+		}
+	}
+	for name, v := range want {
+		if got := up.header.Values(name); len(got) != 1 || got[0] != v {
+			t.Errorf("%s = %q, want exactly [%q]", name, got, v)
+		}
+	}
+	if up.header.Get("X-Api-Key") != "" {
+		t.Error("the API key was forwarded upstream")
+	}
+	if rid := up.header.Values("X-Request-Id"); len(rid) != 1 || rid[0] == "client-chosen" {
+		t.Errorf("X-Request-Id upstream = %q, want the gateway's own id", rid)
+	}
+	if up.header.Get("Cookie") != "a=b" || up.header.Get("X-Auth-Token") != "backend-specific" {
+		t.Error("an unrelated header was removed")
+	}
+}
+
+func TestHandlerAcceptRestrictsMethods(t *testing.T) {
+	t.Parallel()
+	h, k := newTestHandler(t, Handler{Accept: []string{"session"}})
+	w, up := serve(t, h, "GET", map[string][]string{"Authorization": {"Bearer " + k.key}})
+	if w.Code != 401 || up.called || !strings.Contains(w.Header().Get("WWW-Authenticate"), "not accepted") {
+		t.Fatalf("status %d, upstream %v, challenge %q", w.Code, up.called, w.Header().Get("WWW-Authenticate"))
+	}
+}
+
+func TestHandlerAuthorizationForwarding(t *testing.T) {
+	t.Parallel()
+	for _, fwd := range []bool{false, true} {
+		h, k := newTestHandler(t, Handler{ForwardAuthorization: fwd})
+		_, up := serve(t, h, "GET", map[string][]string{"X-Api-Key": {k.key}, "Authorization": {"Basic dXNlcjpwYXNz"}})
+		if got := up.header.Get("Authorization"); !up.called || (got != "") == !fwd {
+			t.Fatalf("forward_authorization %v: upstream Authorization = %q", fwd, got)
+		}
+		if up.header.Get("X-Api-Key") != "" {
+			t.Fatal("the API key header reached the upstream")
+		}
+	}
+}
+
+func TestHandlerAnonymousAndClaims(t *testing.T) {
+	t.Parallel()
+	h, k := newTestHandler(t, Handler{AllowAnonymous: []string{"/public/*"}})
+	r := func(path string, headers map[string]string) (int, *upstream) {
+		req := httptest.NewRequest("GET", "http://gw.test"+path, nil)
+		for k, v := range headers {
+			req.Header.Set(k, v)
+		}
+		w := httptest.NewRecorder()
+		req = caddyhttp.PrepareRequest(req, caddy.NewReplacer(), w, nil)
+		up := &upstream{}
+		if err := h.ServeHTTP(w, req, up); err != nil {
+			t.Fatal(err)
+		}
+		return w.Code, up
+	}
+	if code, up := r("/public/x", map[string]string{"X-Auth-Subject": "admin"}); code != 200 || up.header.Get("X-Auth-Subject") != "" {
+		t.Fatalf("anonymous path: %d, subject %q", code, up.header.Get("X-Auth-Subject"))
+	}
+	if code, _ := r("/private", nil); code != 401 {
+		t.Fatalf("private path without credentials: %d", code)
+	}
+	if code, up := r("/public/x", map[string]string{"X-API-Key": k.key}); code != 200 || up.header.Get("X-Auth-Subject") != "ci-bot" {
+		t.Fatalf("anonymous path with a key: %d, subject %q", code, up.header.Get("X-Auth-Subject"))
+	}
+	if code, _ := r("/public/x", map[string]string{"X-API-Key": k.key + "x"}); code != 401 {
+		t.Fatalf("anonymous path with a bad key: %d, want 401", code)
+	}
+	hc, kc := newTestHandler(t, Handler{RequireClaims: []ClaimConfig{{Claim: "groups", Values: []string{"admins"}}}})
+	w, up := serve(t, hc, "GET", map[string][]string{"X-Api-Key": {kc.key}})
+	if w.Code != 403 || up.called || !strings.Contains(w.Body.String(), "access_denied") {
+		t.Fatalf("claim requirement with an API key: %d %s", w.Code, w.Body)
+	}
+}
+
+func TestIdentityHeaderNames(t *testing.T) {
+	t.Parallel()
+	for _, bad := range []IdentityHeaders{{Subject: "X_User"}, {Subject: "X.User"}, {Subject: "X-User", Email: "x-user"}, {Subject: "-X"}} {
+		if _, err := bad.withDefaults(); err == nil {
+			t.Errorf("accepted %+v", bad)
+		}
+	}
+	h, k := newTestHandler(t, Handler{IdentityHeaders: &IdentityHeaders{Subject: "X-User"}})
+	_, up := serve(t, h, "GET", map[string][]string{"X-Api-Key": {k.key}, "X_user": {"admin"}})
+	if got := up.header.Values("X-User"); len(got) != 1 || got[0] != "ci-bot" || up.header.Get("X_user") != "" {
+		t.Fatalf("renamed subject header upstream: %v", up.header)
+	}
+}
+
+func BenchmarkHandlerAPIKey(b *testing.B) {
+	t := &testing.T{}
+	h, k := newTestHandler(t, Handler{Require: []RequireConfig{{Scopes: []string{"orders:read"}}}})
+	up := &upstream{}
+	b.ReportAllocs()
+	for b.Loop() {
+		r := httptest.NewRequest("GET", "http://gw.test/orders", nil)
+		r.Header.Set("Authorization", "Bearer "+k.key)
+		w := httptest.NewRecorder()
+		r = caddyhttp.PrepareRequest(r, caddy.NewReplacer(), w, nil)
+		if err := h.ServeHTTP(w, r, up); err != nil || w.Code != 200 {
+			b.Fatalf("status %d: %v", w.Code, err)
+		}
+	}
+}

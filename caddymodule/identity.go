@@ -1,0 +1,181 @@
+package caddymodule
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/portcullis-auth/portcullis/caddymodule/internal/principal"
+)
+
+// IdentityHeaders names the request headers that carry the caller's
+// identity to the upstream. Names must be hyphenated (letters, digits
+// and '-'): Caddy and many servers drop or mangle names with '_' or '.'.
+type IdentityHeaders struct {
+	// Subject header. Default: `X-Auth-Subject`.
+	Subject string `json:"subject,omitempty"`
+	// Email header. Default: `X-Auth-Email`.
+	Email string `json:"email,omitempty"`
+	// Name header. Default: `X-Auth-Name`.
+	Name string `json:"name,omitempty"`
+	// Groups header (comma-separated). Default: `X-Auth-Groups`.
+	Groups string `json:"groups,omitempty"`
+	// Scopes header (space-separated, as granted). Default: `X-Auth-Scopes`.
+	Scopes string `json:"scopes,omitempty"`
+	// Method header (api_key, jwt, session). Default: `X-Auth-Method`.
+	Method string `json:"method,omitempty"`
+	// KeyID header (API key id). Default: `X-Auth-Key-Id`.
+	KeyID string `json:"key_id,omitempty"`
+}
+
+// withDefaults fills unset names and checks them.
+func (ih IdentityHeaders) withDefaults() (IdentityHeaders, error) {
+	out := ih
+	for _, f := range []struct {
+		dst *string
+		def string
+	}{
+		{&out.Subject, "X-Auth-Subject"}, {&out.Email, "X-Auth-Email"}, {&out.Name, "X-Auth-Name"},
+		{&out.Groups, "X-Auth-Groups"}, {&out.Scopes, "X-Auth-Scopes"}, {&out.Method, "X-Auth-Method"},
+		{&out.KeyID, "X-Auth-Key-Id"},
+	} {
+		if *f.dst == "" {
+			*f.dst = f.def
+		}
+	}
+	seen := map[string]bool{}
+	for _, n := range out.names() {
+		if err := validHeaderName(n); err != nil {
+			return out, err
+		}
+		if seen[normalizeHeaderName(n)] {
+			return out, fmt.Errorf("identity_headers: %s is used twice", n)
+		}
+		seen[normalizeHeaderName(n)] = true
+	}
+	return out, nil
+}
+
+func (ih IdentityHeaders) names() []string {
+	return []string{ih.Subject, ih.Email, ih.Name, ih.Groups, ih.Scopes, ih.Method, ih.KeyID}
+}
+
+// validHeaderName accepts hyphenated header names.
+func validHeaderName(n string) error {
+	if n == "" || n[0] == '-' || n[len(n)-1] == '-' {
+		return fmt.Errorf("identity_headers: %q is not a header name", n)
+	}
+	for i := 0; i < len(n); i++ {
+		c := n[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+			return fmt.Errorf("identity_headers: %q must use only letters, digits and '-'", n)
+		}
+	}
+	return nil
+}
+
+// normalizeHeaderName folds a header name the way the most lenient
+// upstream would: lower case, with '_' read as '-' (CGI, PHP and some
+// proxies treat them alike), so `x_auth_subject` cannot slip through as
+// a lookalike of `X-Auth-Subject`.
+func normalizeHeaderName(name string) string {
+	return strings.ReplaceAll(strings.ToLower(strings.TrimSpace(name)), "_", "-")
+}
+
+// identityStripper removes client copies of identity headers. It holds
+// the normalized names (see normalizeHeaderName).
+type identityStripper map[string]struct{}
+
+func newIdentityStripper(ih IdentityHeaders) identityStripper {
+	s := identityStripper{}
+	for _, n := range append(ih.names(), "X-Request-Id") {
+		s[normalizeHeaderName(n)] = struct{}{}
+	}
+	return s
+}
+
+// strip removes every request header that any upstream could read as
+// one of ours: the same name in any case, with '_' for '-', any number
+// of times. Clients must never be able to assert an identity. It runs on
+// every request, so it compares without allocating.
+func (s identityStripper) strip(h http.Header) {
+	for name := range h {
+		for id := range s {
+			if sameHeaderName(name, id) {
+				delete(h, name)
+				break
+			}
+		}
+	}
+}
+
+// sameHeaderName reports whether name equals norm (a normalized name)
+// ignoring case and reading '_' as '-', with surrounding spaces ignored.
+func sameHeaderName(name, norm string) bool {
+	name = strings.TrimSpace(name)
+	if len(name) != len(norm) {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		} else if c == '_' {
+			c = '-'
+		}
+		if c != norm[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// setIdentity writes the principal's identity into the request headers
+// sent upstream and into the `http.auth.user.*` placeholders (the same
+// names Caddy's basic_auth uses, so log and header_up work unchanged).
+func setIdentity(r *http.Request, repl *caddy.Replacer, ih IdentityHeaders, p principal.Principal) {
+	set := func(name, value string) {
+		if value != "" {
+			r.Header.Set(name, sanitizeHeaderValue(value))
+		}
+	}
+	scopes, groups := strings.Join(p.Scopes, " "), strings.Join(p.Groups, ",")
+	set(ih.Subject, p.Subject)
+	set(ih.Method, string(p.Method))
+	set(ih.KeyID, p.KeyID)
+	set(ih.Name, p.Name)
+	set(ih.Email, p.Email)
+	set(ih.Scopes, scopes)
+	set(ih.Groups, groups)
+
+	repl.Set("http.auth.user.id", p.Subject)
+	repl.Set("http.auth.user.method", string(p.Method))
+	repl.Set("http.auth.user.key_id", p.KeyID)
+	repl.Set("http.auth.user.name", p.Name)
+	repl.Set("http.auth.user.email", p.Email)
+	repl.Set("http.auth.user.scopes", scopes)
+	repl.Set("http.auth.user.groups", groups)
+}
+
+// sanitizeHeaderValue drops control characters (CR, LF, NUL …) so a
+// value from a token or a config can never split or end a header.
+func sanitizeHeaderValue(v string) string {
+	clean := true
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < 0x20 || c == 0x7f {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return v
+	}
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, v)
+}

@@ -1,0 +1,111 @@
+package jwtauth
+
+import (
+	"context"
+	"strings"
+	"testing"
+)
+
+// benchSetup returns a warmed Verifier (cache size as given) and a valid
+// token signed with k.
+func benchSetup(b *testing.B, k signingKey, cacheSize int) (*Verifier, string) {
+	b.Helper()
+	idp := newFakeIdP(b, k.jwk(true, true))
+	clock := newFakeClock()
+	v := newTestVerifier(b, idp, clock, func(o *Options) { o.CacheSize = cacheSize })
+	if err := v.Warm(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	c := claimsAt(idp.issuer(), clock.Now())
+	c["email"] = "user@example.com"
+	c["groups"] = []string{"staff", "dev"}
+	c["jti"] = strings.Repeat("j", 36)
+	return v, mint(b, k, c, map[string]any{"typ": "at+jwt"})
+}
+
+func benchKeys(b *testing.B) []signingKey {
+	return []signingKey{newRSAKey(b, "rs", "RS256", 0), newECKey(b, "es")}
+}
+
+// BenchmarkVerifyCacheHit measures a client reusing its token: one
+// SHA-256 and one map lookup.
+func BenchmarkVerifyCacheHit(b *testing.B) {
+	for _, k := range benchKeys(b) {
+		b.Run(k.alg, func(b *testing.B) {
+			v, tok := benchSetup(b, k, DefaultCacheSize)
+			ctx := context.Background()
+			if _, err := v.Verify(ctx, tok); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			b.SetBytes(int64(len(tok)))
+			for b.Loop() {
+				if _, err := v.Verify(ctx, tok); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(k.alg+"/parallel", func(b *testing.B) {
+			v, tok := benchSetup(b, k, DefaultCacheSize)
+			ctx := context.Background()
+			if _, err := v.Verify(ctx, tok); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := v.Verify(ctx, tok); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkVerifyCacheMiss measures a full verification (cache disabled):
+// parse, signature, claims.
+func BenchmarkVerifyCacheMiss(b *testing.B) {
+	for _, k := range benchKeys(b) {
+		b.Run(k.alg, func(b *testing.B) {
+			v, tok := benchSetup(b, k, -1)
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.SetBytes(int64(len(tok)))
+			for b.Loop() {
+				if _, err := v.Verify(ctx, tok); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkVerifyUnknownKid measures the cost of a forged token with a
+// random kid once the refetch cooldown is active.
+func BenchmarkVerifyUnknownKid(b *testing.B) {
+	k := newECKey(b, "es")
+	v, tok := benchSetup(b, k, DefaultCacheSize)
+	parts := strings.SplitN(tok, ".", 2)
+	forged := enc.EncodeToString([]byte(`{"alg":"ES256","kid":"forged"}`)) + "." + parts[1]
+	ctx := context.Background()
+	_, _ = v.Verify(ctx, forged) // uses up the refetch
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := v.Verify(ctx, forged); ReasonOf(err) != ReasonUnknownKey {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkTokenKey measures the SHA-256 of a typical token alone: the
+// floor under BenchmarkVerifyCacheHit.
+func BenchmarkTokenKey(b *testing.B) {
+	_, tok := benchSetup(b, newECKey(b, "es"), -1)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(tok)))
+	for b.Loop() {
+		_ = tokenKey(tok)
+	}
+}

@@ -1,0 +1,179 @@
+package oidcflow
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/gorilla/securecookie"
+	"golang.org/x/oauth2"
+)
+
+// LoginOptions are the per-login parameters of StartLogin.
+type LoginOptions struct {
+	// ReturnTo is where the user goes after login: a same-origin path
+	// (validated with SafeReturnPath; anything else becomes "/").
+	ReturnTo string
+	// MaxAge, when positive, asks the provider to re-authenticate a user
+	// who authenticated longer ago (`max_age`, seconds resolution); the
+	// callback then requires an `auth_time` within it. For step-up.
+	MaxAge time.Duration
+	// ACRValues are requested authentication context classes
+	// (`acr_values`), most preferred first. For step-up; whether the
+	// provider met them is checked by policy on the session's ACR.
+	ACRValues []string
+	// ForceLogin asks the provider to re-authenticate the user even with
+	// a provider session (`prompt=login`).
+	ForceLogin bool
+	// LoginHint is passed as `login_hint` when set.
+	LoginHint string
+}
+
+// Redirect is an answer the adapter sends as a 302: Location URL, with
+// cookies to set first.
+type Redirect struct {
+	// URL is the Location.
+	URL string
+	// SetCookies are set on the response, in order.
+	SetCookies []*http.Cookie
+}
+
+// flowState is the content of the flow cookie. It is encrypted and
+// authenticated (securecookie), never readable by the browser.
+type flowState struct {
+	State    string   `json:"s"`
+	Nonce    string   `json:"n"`
+	Verifier string   `json:"v"`
+	ReturnTo string   `json:"r"`
+	Created  int64    `json:"c"` // unix milliseconds
+	MaxAge   int64    `json:"m,omitempty"`
+	ACR      []string `json:"a,omitempty"`
+}
+
+// randomToken returns 256 random bits, base64url.
+func randomToken() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// flowCookieName returns the name of the flow cookie of state: one cookie
+// per flow, so logins started in several tabs do not overwrite each other.
+func (c *Client) flowCookieName(state string) string {
+	return c.flowPfx + hashString("flow cookie", state)[:16]
+}
+
+// StartLogin begins a login: it records a single-use state in the store
+// and returns the redirect to the provider's authorization endpoint with
+// the flow cookie (SameSite=Lax, so it survives the provider's redirect
+// back; HttpOnly; Secure unless insecure; lives Config.FlowTTL). PKCE
+// S256, state and nonce are always used. Errors: ErrUnavailable (provider
+// or store unreachable: answer 503).
+func (c *Client) StartLogin(ctx context.Context, opts LoginOptions) (*Redirect, error) {
+	p, err := c.provider(ctx)
+	if err != nil {
+		return nil, err
+	}
+	fs := flowState{
+		State:    randomToken(),
+		Nonce:    randomToken(),
+		Verifier: oauth2.GenerateVerifier(),
+		ReturnTo: SafeReturnPath(opts.ReturnTo),
+		Created:  c.now().UnixMilli(),
+		ACR:      opts.ACRValues,
+	}
+	authOpts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(fs.Verifier), oidc.Nonce(fs.Nonce)}
+	if opts.MaxAge > 0 {
+		fs.MaxAge = int64(opts.MaxAge / time.Second)
+		authOpts = append(authOpts, oauth2.SetAuthURLParam("max_age", strconv.FormatInt(fs.MaxAge, 10)))
+	}
+	if len(opts.ACRValues) > 0 {
+		authOpts = append(authOpts, oauth2.SetAuthURLParam("acr_values", strings.Join(opts.ACRValues, " ")))
+	}
+	if opts.ForceLogin {
+		authOpts = append(authOpts, oauth2.SetAuthURLParam("prompt", "login"))
+	}
+	if opts.LoginHint != "" {
+		authOpts = append(authOpts, oauth2.SetAuthURLParam("login_hint", opts.LoginHint))
+	}
+	plain, err := json.Marshal(fs)
+	if err != nil {
+		return nil, fmt.Errorf("oidcflow: encoding flow: %w", err)
+	}
+	name := c.flowCookieName(fs.State)
+	value, err := securecookie.EncodeMulti(name, plain, c.codecs...)
+	if err != nil {
+		return nil, errors.New("oidcflow: encoding the flow cookie failed")
+	}
+	ok, err := c.cfg.Store.SetNX(ctx, c.flowKey(fs.State), []byte{1}, c.cfg.FlowTTL)
+	if err != nil {
+		return nil, fmt.Errorf("%w: recording login state: %w", ErrUnavailable, err)
+	}
+	if !ok {
+		return nil, errors.New("oidcflow: state collision") // 256 random bits: never
+	}
+	return &Redirect{
+		URL:        c.oauth2Config(p).AuthCodeURL(fs.State, authOpts...),
+		SetCookies: []*http.Cookie{c.cookie.NewCookie(name, value, c.cfg.FlowTTL, http.SameSiteLaxMode)},
+	}, nil
+}
+
+// oauth2Config returns the OAuth client configuration for p.
+func (c *Client) oauth2Config(p *provider) *oauth2.Config {
+	return &oauth2.Config{
+		ClientID:     c.cfg.ClientID,
+		ClientSecret: c.cfg.ClientSecret,
+		Endpoint:     p.endpoint,
+		RedirectURL:  c.cfg.RedirectURL,
+		Scopes:       c.cfg.Scopes,
+	}
+}
+
+// readFlow returns the flow of state from r's flow cookie: ErrFlowExpired
+// if the cookie is missing or too old, ErrStateMismatch if it does not
+// decode or holds another state.
+func (c *Client) readFlow(r *http.Request, state string) (*flowState, error) {
+	ck, err := r.Cookie(c.flowCookieName(state))
+	if err != nil {
+		// Another flow in progress but none for this state: a forged or
+		// crossed callback. No flow at all: it expired (or never began).
+		if len(c.clearFlowCookies(r)) > 0 {
+			return nil, fmt.Errorf("%w (no flow for this state)", ErrStateMismatch)
+		}
+		return nil, fmt.Errorf("%w (no flow cookie)", ErrFlowExpired)
+	}
+	var plain []byte
+	if len(ck.Value) > 4096 || securecookie.DecodeMulti(ck.Name, ck.Value, &plain, c.codecs...) != nil {
+		return nil, fmt.Errorf("%w (flow cookie does not decode)", ErrStateMismatch)
+	}
+	var fs flowState
+	if err := json.Unmarshal(plain, &fs); err != nil || fs.Verifier == "" || fs.Nonce == "" {
+		return nil, fmt.Errorf("%w (flow cookie is malformed)", ErrStateMismatch)
+	}
+	if !constantTimeEqual(fs.State, state) {
+		return nil, ErrStateMismatch
+	}
+	if age := c.now().Sub(time.UnixMilli(fs.Created)); age > c.cfg.FlowTTL || age < -c.cfg.ClockSkew {
+		return nil, fmt.Errorf("%w (started %v ago)", ErrFlowExpired, age.Round(time.Second))
+	}
+	return &fs, nil
+}
+
+// clearFlowCookies returns cookies deleting every flow cookie r carries.
+func (c *Client) clearFlowCookies(r *http.Request) []*http.Cookie {
+	var out []*http.Cookie
+	for _, ck := range r.Cookies() {
+		if strings.HasPrefix(ck.Name, c.flowPfx) {
+			out = append(out, c.cookie.NewCookie(ck.Name, "", 0, http.SameSiteLaxMode))
+		}
+	}
+	return out
+}

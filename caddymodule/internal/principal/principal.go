@@ -1,0 +1,77 @@
+// Package principal defines who is calling: the identity every
+// authentication method produces and every later step (authorization,
+// rate limiting, forwarding, audit) consumes.
+package principal
+
+import "time"
+
+// Method names how a principal authenticated.
+type Method string
+
+// The authentication methods Portcullis knows.
+const (
+	// MethodAPIKey is an API key issued by the operator.
+	MethodAPIKey Method = "api_key"
+	// MethodJWT is a bearer JWT from a trusted issuer.
+	MethodJWT Method = "jwt"
+	// MethodSession is a browser session established by OpenID Connect login.
+	MethodSession Method = "session"
+)
+
+// Valid reports whether m is one of the known methods.
+func (m Method) Valid() bool {
+	switch m {
+	case MethodAPIKey, MethodJWT, MethodSession:
+		return true
+	}
+	return false
+}
+
+// Principal is an authenticated caller. It is a value: authentication
+// returns one, nothing mutates it afterwards.
+type Principal struct {
+	// Subject is the stable identifier of the caller (the `sub` claim,
+	// or the owner subject of an API key). Never empty.
+	Subject string
+	// Method is how the caller authenticated.
+	Method Method
+	// KeyID is the id of the API key used, empty for other methods.
+	KeyID string
+	// Name is a human-readable name (the key's name, the user's name).
+	Name string
+	// Email is the caller's email address, when known.
+	Email string
+	// Scopes are the scopes granted to the credential, as issued
+	// (before scope implications are applied).
+	Scopes []string
+	// Groups are group or role names, when known.
+	Groups []string
+
+	// Issuer is the token issuer (`iss`) for MethodJWT, empty otherwise.
+	Issuer string
+	// Audience is the token audience (`aud`) for MethodJWT.
+	Audience []string
+	// ClientID is the OAuth client the token was issued to (`client_id`,
+	// else `azp`), when known.
+	ClientID string
+	// ExpiresAt is when the credential stops being valid (the token's
+	// `exp`); zero when it does not expire.
+	ExpiresAt time.Time
+	// AuthTime is when the user last authenticated (`auth_time`), when known.
+	AuthTime time.Time
+	// ACR is the authentication context class reference (`acr`), when known.
+	ACR string
+	// AMR are the authentication methods references (`amr`), when known.
+	AMR []string
+	// Claims are the token's raw claims as decoded from JSON (numbers are
+	// float64), for claim requirements; nil for methods without claims.
+	// Shared between callers: read, never modify.
+	Claims map[string]any
+	// SessionID identifies the browser session for MethodSession: a hash
+	// of the session id (session.Session.IDHash), safe for logs and audit
+	// events, never the ticket itself. Empty for other methods.
+	SessionID string
+	// RateLimit is the credential's own rate limit ("100/1m"), such as
+	// an API key's; it overrides the zones' rates for this caller.
+	RateLimit string
+}

@@ -1,0 +1,165 @@
+package session
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gorilla/securecookie"
+)
+
+// Default cookie names.
+const (
+	// DefaultCookieName is the session cookie's name when Secure (the
+	// default): the `__Host-` prefix makes browsers refuse it unless it is
+	// Secure, has Path=/ and no Domain, so no subdomain can plant or
+	// overwrite it.
+	DefaultCookieName = "__Host-portcullis"
+	// DefaultInsecureCookieName is the name used with CookieConfig.Insecure,
+	// where the `__Host-` prefix is impossible.
+	DefaultInsecureCookieName = "portcullis"
+)
+
+// CookieConfig configures the session cookie. The zero value is the
+// secure default.
+type CookieConfig struct {
+	// Name is the cookie's name. Default: DefaultCookieName, or
+	// DefaultInsecureCookieName with Insecure. A name with the `__Host-`
+	// or `__Secure-` prefix is refused with Insecure.
+	Name string
+	// Insecure omits the Secure attribute so the cookie works over plain
+	// HTTP. For local development only: it MUST NOT be set in production,
+	// where the cookie would travel in clear text.
+	Insecure bool
+	// SameSite is the cookie's SameSite attribute: http.SameSiteStrictMode
+	// (default, also for SameSiteDefaultMode) or http.SameSiteLaxMode.
+	// SameSiteNoneMode is refused: it would send the cookie on cross-site
+	// requests (CSRF).
+	SameSite http.SameSite
+}
+
+// withDefaults returns c with defaults applied, or an error for an
+// unusable configuration.
+func (c CookieConfig) withDefaults() (CookieConfig, error) {
+	if c.Name == "" {
+		c.Name = DefaultCookieName
+		if c.Insecure {
+			c.Name = DefaultInsecureCookieName
+		}
+	}
+	if !validCookieName(c.Name) {
+		return c, fmt.Errorf("session: cookie name %q is not a valid cookie name", c.Name)
+	}
+	if c.Insecure && (hasPrefixFold(c.Name, "__Host-") || hasPrefixFold(c.Name, "__Secure-")) {
+		return c, fmt.Errorf("session: cookie name %q needs the Secure attribute; do not combine it with insecure cookies", c.Name)
+	}
+	switch c.SameSite {
+	case 0, http.SameSiteDefaultMode:
+		c.SameSite = http.SameSiteStrictMode
+	case http.SameSiteStrictMode, http.SameSiteLaxMode:
+	default:
+		return c, errors.New("session: cookie SameSite must be Strict or Lax")
+	}
+	return c, nil
+}
+
+// hasPrefixFold reports whether s starts with prefix, ignoring case
+// (browsers match cookie prefixes case-insensitively).
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}
+
+// validCookieName reports whether name is an RFC 6265 token.
+func validCookieName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for _, r := range name {
+		if r <= ' ' || r >= 0x7f || strings.ContainsRune(`()<>@,;:\"/[]?={}`, r) {
+			return false
+		}
+	}
+	return true
+}
+
+// NewCookie returns a cookie with the attributes of c (HttpOnly, Secure
+// unless Insecure, Path=/, SameSite) carrying value and expiring after
+// maxAge (a zero or negative maxAge deletes it). It is exported for other
+// cookies that must follow the same rules, such as the login flow cookie.
+func (c CookieConfig) NewCookie(name, value string, maxAge time.Duration, sameSite http.SameSite) *http.Cookie {
+	ck := &http.Cookie{
+		Name:     name,
+		Value:    value,
+		Path:     "/",
+		HttpOnly: true,
+		Secure:   !c.Insecure,
+		SameSite: sameSite,
+	}
+	if maxAge > 0 {
+		ck.MaxAge = int((maxAge + time.Second - 1) / time.Second)
+	} else {
+		ck.MaxAge = -1
+	}
+	return ck
+}
+
+// ticketCookie returns the session cookie carrying id, living until
+// expires (the absolute expiry).
+func (m *Manager) ticketCookie(id string, expires time.Time) (*http.Cookie, error) {
+	v, err := securecookie.EncodeMulti(m.cookie.Name, []byte(id), m.codecs...)
+	if err != nil {
+		return nil, errors.New("session: encoding the session cookie failed")
+	}
+	return m.cookie.NewCookie(m.cookie.Name, v, expires.Sub(m.now()), m.cookie.SameSite), nil
+}
+
+// ClearCookie returns a cookie that deletes the session cookie. The
+// adapter sets it whenever Load reports ErrNoSession other than
+// ErrNoCookie, and on logout.
+func (m *Manager) ClearCookie() *http.Cookie {
+	return m.cookie.NewCookie(m.cookie.Name, "", 0, m.cookie.SameSite)
+}
+
+// CookieName returns the session cookie's name, for the adapter to strip
+// it from requests it forwards upstream.
+func (m *Manager) CookieName() string { return m.cookie.Name }
+
+// maxTicketLength bounds the cookie value we try to decode; a real ticket
+// is about 200 bytes.
+const maxTicketLength = 1024
+
+// ticket returns the session id in r's session cookie: ErrNoCookie
+// without one, ErrInvalidCookie if it does not decode with any configured
+// key. If the request carries several cookies of that name (a planted
+// one), any that decodes is used.
+func (m *Manager) ticket(r *http.Request) (string, error) {
+	cookies := r.CookiesNamed(m.cookie.Name)
+	if len(cookies) == 0 {
+		return "", ErrNoCookie
+	}
+	for _, c := range cookies {
+		if id, err := m.DecodeTicket(c.Value); err == nil {
+			return id, nil
+		}
+	}
+	return "", ErrInvalidCookie
+}
+
+// DecodeTicket returns the session id in a session cookie value, or
+// ErrInvalidCookie. It never panics, whatever the input.
+func (m *Manager) DecodeTicket(value string) (string, error) {
+	if value == "" || len(value) > maxTicketLength {
+		return "", ErrInvalidCookie
+	}
+	var raw []byte
+	if err := securecookie.DecodeMulti(m.cookie.Name, value, &raw, m.codecs...); err != nil {
+		return "", ErrInvalidCookie
+	}
+	id := string(raw)
+	if !validID(id) {
+		return "", ErrInvalidCookie
+	}
+	return id, nil
+}

@@ -1,0 +1,303 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/securecookie"
+
+	"github.com/portcullis-auth/portcullis/caddymodule/internal/store"
+)
+
+// Defaults of Config.
+const (
+	// DefaultKeyPrefix prefixes every store key (`pcl:{s:<hash>}`).
+	DefaultKeyPrefix = "pcl"
+	// DefaultIdleTimeout ends a session unused for this long.
+	DefaultIdleTimeout = time.Hour
+	// DefaultAbsoluteTimeout ends a session this long after login.
+	DefaultAbsoluteTimeout = 12 * time.Hour
+	// MaxTouchInterval caps the default TouchInterval.
+	MaxTouchInterval = 30 * time.Second
+	// DefaultRefreshMargin: tokens are refreshed when less than this (or
+	// less than 20% of their lifetime, whichever is more) is left.
+	DefaultRefreshMargin = 30 * time.Second
+	// DefaultRefreshLockTTL is how long one replica holds the right to
+	// refresh a session's tokens; the refresh call is cut off before it
+	// ends. After a transient failure, the next attempt waits for it.
+	DefaultRefreshLockTTL = 10 * time.Second
+	// DefaultRefreshWait is how long a request whose access token has
+	// already expired waits for another request's refresh.
+	DefaultRefreshWait = 3 * time.Second
+)
+
+// Config configures a Manager. Store and Keys are required; everything
+// else has a default.
+type Config struct {
+	// Store holds the session records. Required.
+	Store store.Store
+	// Atomic provides compare-and-swap and index sets on Store. Default:
+	// AtomicFor(Store). Tests inject a counting wrapper here.
+	Atomic Atomic
+	// Keys are the configured secrets, each at least MinKeyBytes long.
+	// The first seals records and encodes cookies; all are accepted when
+	// reading (rotation: add a new key first, drop an old one after
+	// AbsoluteTimeout). Required.
+	Keys [][]byte
+	// KeyPrefix prefixes store keys. Default: DefaultKeyPrefix. Must pass
+	// store.ValidatePrefix.
+	KeyPrefix string
+	// IdleTimeout ends a session not used for this long (sliding).
+	// Default: DefaultIdleTimeout. It is enforced with a precision of
+	// TouchInterval: a session may end up to TouchInterval early.
+	IdleTimeout time.Duration
+	// AbsoluteTimeout ends a session this long after login, however
+	// active; never extended. Default: DefaultAbsoluteTimeout. Must not
+	// be less than IdleTimeout.
+	AbsoluteTimeout time.Duration
+	// TouchInterval: a Load writes the session's last-seen time (sliding
+	// the idle timeout) only when it is older than this, so an active
+	// session costs at most one store write per interval, not one per
+	// request. Default: min(IdleTimeout/10, MaxTouchInterval).
+	TouchInterval time.Duration
+	// Cookie configures the session cookie.
+	Cookie CookieConfig
+	// Refresher renews IdP tokens before they expire. Nil: tokens are
+	// never refreshed (sessions are unaffected by token expiry).
+	Refresher Refresher
+	// RefreshMargin: see DefaultRefreshMargin. Default: that.
+	RefreshMargin time.Duration
+	// RefreshLockTTL: see DefaultRefreshLockTTL. Default: that.
+	RefreshLockTTL time.Duration
+	// RefreshWait: see DefaultRefreshWait. Default: that.
+	RefreshWait time.Duration
+	// OnRefresh, when set, is told of every refresh this Manager makes at
+	// the provider (err nil on success), for audit events and metrics.
+	OnRefresh func(subject string, err error)
+	// Now is the clock. Default: time.Now.
+	Now func() time.Time
+}
+
+// Manager creates, loads and ends sessions. It holds no session state of
+// its own (no cache): every replica sharing the store sees every change
+// at once. Create it with New; it is safe for concurrent use.
+type Manager struct {
+	st        store.Store
+	atomic    Atomic
+	keys      keys
+	sealer    *sealer
+	codecs    []securecookie.Codec
+	cookie    CookieConfig
+	idle      time.Duration
+	absolute  time.Duration
+	touch     time.Duration
+	refresher Refresher
+	margin    time.Duration
+	lockTTL   time.Duration
+	onRefresh func(subject string, err error)
+	wait      time.Duration
+	now       func() time.Time
+}
+
+// New checks cfg, applies defaults and returns a Manager. It does no I/O.
+func New(cfg Config) (*Manager, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("session: a store is required")
+	}
+	m := &Manager{
+		st:        cfg.Store,
+		atomic:    cfg.Atomic,
+		idle:      orDefault(cfg.IdleTimeout, DefaultIdleTimeout),
+		absolute:  orDefault(cfg.AbsoluteTimeout, DefaultAbsoluteTimeout),
+		refresher: cfg.Refresher,
+		margin:    orDefault(cfg.RefreshMargin, DefaultRefreshMargin),
+		lockTTL:   orDefault(cfg.RefreshLockTTL, DefaultRefreshLockTTL),
+		onRefresh: cfg.OnRefresh,
+		wait:      orDefault(cfg.RefreshWait, DefaultRefreshWait),
+		now:       cfg.Now,
+	}
+	if m.atomic == nil {
+		m.atomic = AtomicFor(cfg.Store)
+	}
+	if m.now == nil {
+		m.now = time.Now
+	}
+	prefix := cfg.KeyPrefix
+	if prefix == "" {
+		prefix = DefaultKeyPrefix
+	}
+	if err := store.ValidatePrefix(prefix); err != nil {
+		return nil, fmt.Errorf("session: %w", err)
+	}
+	m.keys = keys{prefix: prefix}
+	if m.idle < 0 || m.absolute < 0 || cfg.TouchInterval < 0 || m.margin < 0 || m.lockTTL < 0 || m.wait < 0 {
+		return nil, errors.New("session: durations must not be negative")
+	}
+	if m.absolute < m.idle {
+		return nil, fmt.Errorf("session: absolute timeout %v is shorter than idle timeout %v", m.absolute, m.idle)
+	}
+	m.touch = cfg.TouchInterval
+	if m.touch == 0 {
+		m.touch = min(m.idle/10, MaxTouchInterval)
+	}
+	var err error
+	if m.sealer, err = newSealer(cfg.Keys); err != nil {
+		return nil, err
+	}
+	// securecookie's own timestamp check (real time) backs up the record's
+	// absolute expiry.
+	if m.codecs, err = DeriveCodecs(cfg.Keys, PurposeTicket, m.absolute+time.Hour); err != nil {
+		return nil, err
+	}
+	if m.cookie, err = cfg.Cookie.withDefaults(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// orDefault returns d for a zero v.
+func orDefault(v, d time.Duration) time.Duration {
+	if v == 0 {
+		return d
+	}
+	return v
+}
+
+// Create starts a new session for login with a fresh id (never one the
+// client chose: no session fixation) and returns it with the cookie to
+// set. It indexes the session by subject and by IdP `sid` for
+// revocation.
+func (m *Manager) Create(ctx context.Context, login Login) (*Session, *http.Cookie, error) {
+	if login.Subject == "" {
+		return nil, nil, errors.New("session: login without a subject")
+	}
+	now := m.now()
+	if login.Tokens.Obtained.IsZero() {
+		login.Tokens.Obtained = now
+	}
+	rec := &record{
+		Version:  recordVersion,
+		Subject:  login.Subject,
+		Claims:   login.Claims,
+		Tokens:   login.Tokens,
+		Created:  now,
+		LastSeen: now,
+		Expires:  now.Add(m.absolute),
+	}
+	id := newID()
+	h := hashID(id)
+	key := m.keys.session(h)
+	raw, err := m.encode(rec, key)
+	if err != nil {
+		return nil, nil, err
+	}
+	// Index first: a session that exists is always revocable.
+	if err := m.atomic.AddMember(ctx, m.keys.subject(rec.Subject), h, m.absolute); err != nil {
+		return nil, nil, unavailable("indexing session", err)
+	}
+	if sid := rec.Claims.SID; sid != "" {
+		if err := m.atomic.AddMember(ctx, m.keys.sid(sid), h, m.absolute); err != nil {
+			return nil, nil, unavailable("indexing session", err)
+		}
+	}
+	if err := m.st.Set(ctx, key, raw, m.ttl(rec, now)+expiryGrace); err != nil {
+		return nil, nil, unavailable("writing session", err)
+	}
+	ck, err := m.ticketCookie(id, rec.Expires)
+	if err != nil {
+		return nil, nil, err
+	}
+	return m.session(h, rec), ck, nil
+}
+
+// Load returns the session of r's cookie. It reads the store once (plus
+// one write at most every TouchInterval to slide the idle timeout, and a
+// refresh when the IdP tokens are about to expire). Errors: ErrNoSession
+// and its reasons (not authenticated; see Reason), ErrUnavailable (the
+// store failed: answer 503, do not redirect).
+func (m *Manager) Load(ctx context.Context, r *http.Request) (*Session, error) {
+	id, err := m.ticket(r)
+	if err != nil {
+		return nil, err
+	}
+	return m.LoadID(ctx, id)
+}
+
+// LoadID is Load for a session id already taken from a cookie (see
+// DecodeTicket).
+func (m *Manager) LoadID(ctx context.Context, id string) (*Session, error) {
+	h := hashID(id)
+	key := m.keys.session(h)
+	raw, rec, err := m.read(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	now := m.now()
+	if err := m.checkExpiry(ctx, key, rec, now); err != nil {
+		return nil, err
+	}
+	if m.needsRefresh(rec, now) {
+		if raw, rec, err = m.refresh(ctx, h, raw, rec); err != nil {
+			return nil, err
+		}
+	}
+	if now.Sub(rec.LastSeen) >= m.touch {
+		m.touchRecord(ctx, key, raw, rec, now)
+	}
+	return m.session(h, rec), nil
+}
+
+// read gets and opens the record at key.
+func (m *Manager) read(ctx context.Context, key string) ([]byte, *record, error) {
+	raw, err := m.st.Get(ctx, key)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, nil, unavailable("reading session", err)
+	}
+	rec, err := m.decode(raw, key)
+	if err != nil {
+		return nil, nil, err
+	}
+	return raw, rec, nil
+}
+
+// checkExpiry returns an expiredError if rec has timed out at now, and
+// then removes it (best effort; the store TTL would anyway).
+func (m *Manager) checkExpiry(ctx context.Context, key string, rec *record, now time.Time) error {
+	var absolute bool
+	switch {
+	case !now.Before(rec.Expires):
+		absolute = true
+	case now.Sub(rec.LastSeen) >= m.idle:
+	default:
+		return nil
+	}
+	_ = m.atomic.Remove(ctx, key)
+	return &expiredError{absolute: absolute}
+}
+
+// touchRecord slides the idle timeout: it writes rec with LastSeen = now,
+// only if the stored record is still raw (so a touch never revives a
+// deleted session or undoes a concurrent refresh). Failures are ignored:
+// the session stays valid until its current idle expiry, and the next
+// request tries again. rec is updated in place for the caller.
+func (m *Manager) touchRecord(ctx context.Context, key string, raw []byte, rec *record, now time.Time) {
+	next := *rec
+	next.LastSeen = now
+	ttl := m.ttl(&next, now)
+	if ttl <= 0 {
+		return
+	}
+	enc, err := m.encode(&next, key)
+	if err != nil {
+		return
+	}
+	if ok, err := m.atomic.Swap(ctx, key, raw, enc, ttl+expiryGrace); err == nil && ok {
+		*rec = next
+	}
+}

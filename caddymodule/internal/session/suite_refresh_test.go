@@ -1,0 +1,167 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// fakeRefresher issues numbered tokens after a delay.
+type fakeRefresher struct {
+	clock *fakeClock
+	delay time.Duration
+	err   error
+	calls atomic.Int64
+
+	mu        sync.Mutex
+	presented []string // refresh tokens presented
+}
+
+func (f *fakeRefresher) Refresh(ctx context.Context, subject, refreshToken string) (Tokens, error) {
+	n := f.calls.Add(1)
+	f.mu.Lock()
+	f.presented = append(f.presented, refreshToken)
+	f.mu.Unlock()
+	select {
+	case <-time.After(f.delay):
+	case <-ctx.Done():
+		return Tokens{}, ctx.Err()
+	}
+	if f.err != nil {
+		return Tokens{}, f.err
+	}
+	return Tokens{
+		AccessToken:  fmt.Sprintf("access-refreshed-%d", n),
+		RefreshToken: fmt.Sprintf("refresh-rotated-%d", n),
+		TokenType:    "Bearer",
+		Expiry:       f.clock.Now().Add(time.Hour),
+	}, nil
+}
+
+// testRefreshOnce: 50 concurrent requests on two replicas, the access
+// token expiring in left, cause exactly one refresh.
+func testRefreshOnce(t *testing.T, b backend, left time.Duration) {
+	clk := newClock()
+	ref := &fakeRefresher{clock: clk, delay: 100 * time.Millisecond}
+	cfg := Config{Now: clk.Now, Refresher: ref, Keys: [][]byte{testKey()}, KeyPrefix: "ref-" + fmt.Sprint(time.Now().UnixNano())}
+	replicas := []*Manager{newFixture(t, b, cfg).m, newFixture(t, b, cfg).m}
+	ctx := t.Context()
+	login := testLogin("oscar", clk.Now())
+	login.Tokens.Obtained = clk.Now().Add(-time.Hour)
+	login.Tokens.Expiry = clk.Now().Add(left)
+	_, ck, err := replicas[0].Create(ctx, login)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	tokens := make([]string, 50)
+	errs := make([]error, 50)
+	for i := range 50 {
+		wg.Go(func() {
+			s, err := replicas[i%2].Load(ctx, request(ck))
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			tokens[i] = s.Tokens.AccessToken
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+	}
+	if n := ref.calls.Load(); n != 1 {
+		t.Fatalf("Refresher called %d times, want exactly 1", n)
+	}
+	for i, tok := range tokens {
+		if left < 0 && tok != "access-refreshed-1" {
+			t.Errorf("request %d served token %q with an expired one, want the refreshed one", i, tok)
+		}
+		if tok != "access-refreshed-1" && tok != login.Tokens.AccessToken {
+			t.Errorf("request %d: unexpected token", i)
+		}
+	}
+	s, err := replicas[1].Load(ctx, request(ck))
+	if err != nil || s.Tokens.AccessToken != "access-refreshed-1" || s.Tokens.RefreshToken != "refresh-rotated-1" || s.Tokens.IDToken != login.Tokens.IDToken {
+		t.Fatalf("after refresh: %v, tokens updated = %v", err, s != nil && s.Tokens.AccessToken == "access-refreshed-1")
+	}
+}
+
+func testRefreshRotates(t *testing.T, b backend) {
+	clk := newClock()
+	ref := &fakeRefresher{clock: clk}
+	f := newFixture(t, b, Config{Now: clk.Now, Refresher: ref})
+	ctx := t.Context()
+	login := testLogin("peggy", clk.Now())
+	_, ck, err := f.m.Create(ctx, login)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		clk.Advance(50 * time.Minute) // 10 minutes (< 20% of 1h) left
+		if _, err := f.m.Load(ctx, request(ck)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ref.mu.Lock()
+	defer ref.mu.Unlock()
+	if len(ref.presented) != 2 || ref.presented[0] != login.Tokens.RefreshToken || ref.presented[1] != "refresh-rotated-1" {
+		t.Fatalf("refresh tokens presented: %d, rotated one used second: %v", len(ref.presented), len(ref.presented) == 2 && ref.presented[1] == "refresh-rotated-1")
+	}
+}
+
+func testRefreshRejected(t *testing.T, b backend) {
+	clk := newClock()
+	ref := &fakeRefresher{clock: clk, err: errors.New("oidcflow: refresh refused: invalid_grant")}
+	f := newFixture(t, b, Config{Now: clk.Now, Refresher: ref})
+	ctx := t.Context()
+	login := testLogin("rupert", clk.Now())
+	login.Tokens.Obtained = clk.Now().Add(-time.Hour)
+	login.Tokens.Expiry = clk.Now().Add(10 * time.Second)
+	_, ck, err := f.m.Create(ctx, login)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.m.Load(ctx, request(ck))
+	if !errors.Is(err, ErrRefreshFailed) || !errors.Is(err, ErrNoSession) || Reason(err) != ReasonRefreshFailed {
+		t.Fatalf("Load with a refused refresh: %v, want ErrRefreshFailed", err)
+	}
+	if _, err := f.m.Load(ctx, request(ck)); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Load after a refused refresh: %v, want ErrNotFound", err)
+	}
+}
+
+func testRefreshTransient(t *testing.T, b backend) {
+	clk := newClock()
+	ref := &fakeRefresher{clock: clk, err: fmt.Errorf("oidcflow: token endpoint: %w", ErrRefreshTransient)}
+	f := newFixture(t, b, Config{Now: clk.Now, Refresher: ref})
+	ctx := t.Context()
+	login := testLogin("sybil", clk.Now())
+	login.Tokens.Expiry = clk.Now().Add(-time.Second) // expired: nothing to wait for
+	_, ck, err := f.m.Create(ctx, login)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for range 3 {
+		s, err := f.m.Load(ctx, request(ck))
+		if err != nil {
+			t.Fatalf("Load while the IdP is down: %v (the session must keep working)", err)
+		}
+		if s.Tokens.AccessToken != login.Tokens.AccessToken {
+			t.Fatal("tokens changed after a failed refresh")
+		}
+	}
+	if n := ref.calls.Load(); n != 1 {
+		t.Errorf("Refresher called %d times during the backoff, want 1", n)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("loads during the backoff took %v; they must not wait for a refresh that is not running", d)
+	}
+}

@@ -1,0 +1,175 @@
+package caddymodule
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/portcullis-auth/portcullis/caddymodule/internal/audit"
+	"github.com/portcullis-auth/portcullis/caddymodule/internal/principal"
+	"github.com/portcullis-auth/portcullis/caddymodule/internal/ratelimit"
+	"github.com/portcullis-auth/portcullis/caddymodule/internal/store"
+)
+
+// denyCacheSize bounds the Redis limiter's local memory of refused
+// buckets (about 100 bytes each), so a client hammering past its limit
+// does not cost a Redis round trip per request.
+const denyCacheSize = 10000
+
+// limiterPool shares rate limiters across reloads, keyed by the store
+// they use: the in-memory limiter keeps its buckets, the Redis one its
+// circuit breaker and deny cache.
+var limiterPool = caddy.NewUsagePool()
+
+// pooledLimiter is a limiter with a pointer to the current config's
+// metrics (swapped on each Provision).
+type pooledLimiter struct {
+	l       ratelimit.Limiter
+	metrics atomic.Pointer[metrics]
+}
+
+// Destruct releases nothing: the limiter holds no resources of its own
+// (the Redis client belongs to the store pool).
+func (p *pooledLimiter) Destruct() error { return nil }
+
+// acquireLimiter builds (or reuses) the limiter for the app's store.
+func (a *App) acquireLimiter() error {
+	if len(a.zones) == 0 {
+		return nil
+	}
+	key := "limiter:" + a.storeKey
+	v, _, err := limiterPool.LoadOrNew(key, func() (caddy.Destructor, error) {
+		pl := &pooledLimiter{}
+		obs := ratelimit.Observer{
+			OnRedisError: func(error) {
+				if m := pl.metrics.Load(); m != nil {
+					m.storeErrors.WithLabelValues("ratelimit").Inc()
+				}
+			},
+			OnRedisLatency: func(d time.Duration) {
+				if m := pl.metrics.Load(); m != nil {
+					m.storeDuration.WithLabelValues("ratelimit").Observe(d.Seconds())
+				}
+			},
+			OnStateChange: func(from, to ratelimit.State, err error) {
+				// Logged once per transition, never per request.
+				if to == ratelimit.StateOpen && from == ratelimit.StateClosed {
+					caddy.Log().Named("portcullis").Warn("rate limiter: Redis unreachable, applying each zone's on_error", zap.Error(err))
+				} else if to == ratelimit.StateClosed {
+					caddy.Log().Named("portcullis").Info("rate limiter: Redis reachable again")
+				}
+			},
+		}
+		if r, ok := a.store.(*store.Redis); ok {
+			opts := ratelimit.RedisOptions{Observer: obs, DenyCacheSize: denyCacheSize}
+			if a.Store != nil && a.Store.Timeout > 0 {
+				// The store's timeout bounds the limiter's round trip too.
+				opts.Timeout = time.Duration(a.Store.Timeout)
+			}
+			l, err := ratelimit.NewRedis(r.Client(), opts)
+			if err != nil {
+				return nil, err
+			}
+			pl.l = l
+		} else {
+			pl.l = ratelimit.NewMemory(ratelimit.MemoryOptions{Observer: obs})
+		}
+		return pl, nil
+	})
+	if err != nil {
+		return fmt.Errorf("rate limiter: %w", err)
+	}
+	pl := v.(*pooledLimiter)
+	pl.metrics.Store(a.metrics)
+	a.limiter, a.limiterKey = pl.l, key
+	return nil
+}
+
+// rateLimit applies the route's zones. It reports whether the request
+// may go on; when not, it has answered.
+func (h *Handler) rateLimit(w http.ResponseWriter, r *http.Request, repl *caddy.Replacer, ev audit.Event, p principal.Principal) bool {
+	if len(h.zones) == 0 {
+		return true
+	}
+	reqs := make([]ratelimit.Request, len(h.zones))
+	for i, z := range h.zones {
+		key := repl.ReplaceAll(z.Key, "")
+		if key == "" {
+			// Never one shared bucket: an empty key (an anonymous request
+			// on a per-user zone) falls back to the client address.
+			ip, _ := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string)
+			key = "ip:" + ip
+		}
+		reqs[i] = ratelimit.Request{Zone: z, Key: key}
+		if p.RateLimit != "" {
+			// The credential's own limit (an API key's) overrides the
+			// zone's rate for this caller. A limit that does not parse or
+			// is out of range is ignored (the zone's applies); the CLI
+			// refuses such limits when keys are created.
+			if rate, err := ratelimit.ParseRate(p.RateLimit); err == nil {
+				q := ratelimit.Quota{Rate: rate, Burst: z.Burst}
+				if q.Validate() == nil {
+					reqs[i].Override = &q
+				}
+			}
+		}
+	}
+	results, err := h.app.limiter.Allow(r.Context(), reqs)
+	if err != nil && !errors.Is(err, ratelimit.ErrUnavailable) {
+		writeJSONError(w, ev.RequestID, http.StatusInternalServerError, "server_error", "rate limiting failed")
+		return false
+	}
+	strict, _ := ratelimit.Strictest(results)
+	if ratelimit.Allowed(results) {
+		if h.rateLimitHeaders && strict.Source == ratelimit.SourceStore {
+			setRateLimitHeaders(w.Header(), strict)
+		}
+		return true
+	}
+	for _, res := range results {
+		if !res.Allowed {
+			h.app.metrics.rateLimited.WithLabelValues(res.Zone).Inc()
+			ev.Zone = res.Zone
+			break
+		}
+	}
+	ev.Kind, ev.Result, ev.Reason = audit.KindRateLimited, audit.Deny, "rate_limited"
+	if strict.Source == ratelimit.SourceOnError {
+		ev.Reason = "rate_limit_unavailable"
+		h.app.emit(ev, h.sampler)
+		w.Header().Set("Retry-After", "1")
+		writeJSONError(w, ev.RequestID, http.StatusServiceUnavailable, "temporarily_unavailable", "rate limiting is unavailable; try again shortly")
+		return false
+	}
+	h.app.emit(ev, h.sampler)
+	setRateLimitHeaders(w.Header(), strict)
+	w.Header().Set("Retry-After", strconv.Itoa(ceilSeconds(strict.RetryAfter)))
+	writeJSONError(w, ev.RequestID, http.StatusTooManyRequests, "rate_limited", "too many requests; retry after the time in Retry-After")
+	return false
+}
+
+// setRateLimitHeaders writes the IETF RateLimit-Policy and RateLimit
+// headers (draft-ietf-httpapi-ratelimit-headers) for the strictest zone.
+func setRateLimitHeaders(h http.Header, r ratelimit.Result) {
+	// q and r count the same thing: events a full bucket admits at once
+	// (burst+1), refilled over the window.
+	window := ceilSeconds(r.Quota.Window())
+	h.Set("RateLimit-Policy", fmt.Sprintf("%q;q=%d;w=%d", r.Zone, r.Limit, window))
+	h.Set("RateLimit", fmt.Sprintf("%q;r=%d;t=%d", r.Zone, r.Remaining, ceilSeconds(r.ResetAfter)))
+}
+
+// ceilSeconds rounds a duration up to whole seconds, at least 1 when positive.
+func ceilSeconds(d time.Duration) int {
+	if d <= 0 {
+		return 0
+	}
+	return int(math.Ceil(d.Seconds()))
+}

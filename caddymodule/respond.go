@@ -1,0 +1,138 @@
+package caddymodule
+
+import (
+	"encoding/json"
+	"fmt"
+	"html"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// errorBody is the JSON answer to a refused request. It never carries
+// internal detail: a machine-readable code, a sentence for people, and
+// the request id that finds the matching log line.
+type errorBody struct {
+	Error            string `json:"error"`
+	ErrorDescription string `json:"error_description,omitempty"`
+	RequestID        string `json:"request_id"`
+}
+
+// challenge describes a refusal as RFC 6750 section 3 expresses it.
+type challenge struct {
+	status      int
+	code        string // error code: invalid_request, invalid_token, insufficient_scope
+	description string
+	scopes      []string // for insufficient_scope: every scope the request needs
+	// bare omits the error attributes from WWW-Authenticate, as RFC 6750
+	// section 3.1 asks when the request carried no credential at all.
+	bare bool
+	// resourceMetadata is the RFC 9728 metadata URL of the resource.
+	resourceMetadata string
+	// retryAfter, when positive, is sent as Retry-After (whole seconds).
+	retryAfter time.Duration
+	// maxAge and acrValues describe a step-up (RFC 9470).
+	maxAge    time.Duration
+	acrValues []string
+	// html answers with a page for people instead of JSON (a browser
+	// navigation).
+	html bool
+}
+
+// writeChallenge answers a refused request with the status, the
+// WWW-Authenticate challenge and a JSON body.
+func writeChallenge(w http.ResponseWriter, id, realm string, c challenge) {
+	var b strings.Builder
+	b.WriteString(`Bearer realm="`)
+	b.WriteString(quoteSafe(realm))
+	b.WriteByte('"')
+	if !c.bare {
+		b.WriteString(`, error="`)
+		b.WriteString(c.code)
+		b.WriteByte('"')
+		if c.description != "" {
+			b.WriteString(`, error_description="`)
+			b.WriteString(quoteSafe(c.description))
+			b.WriteByte('"')
+		}
+	}
+	if len(c.scopes) > 0 {
+		b.WriteString(`, scope="`)
+		b.WriteString(strings.Join(c.scopes, " "))
+		b.WriteByte('"')
+	}
+	if c.maxAge > 0 {
+		b.WriteString(`, max_age=`)
+		b.WriteString(strconv.Itoa(int(c.maxAge.Seconds())))
+	}
+	if len(c.acrValues) > 0 {
+		b.WriteString(`, acr_values="`)
+		b.WriteString(quoteSafe(strings.Join(c.acrValues, " ")))
+		b.WriteByte('"')
+	}
+	if c.resourceMetadata != "" {
+		b.WriteString(`, resource_metadata="`)
+		b.WriteString(quoteSafe(c.resourceMetadata))
+		b.WriteByte('"')
+	}
+	h := w.Header()
+	h.Set("WWW-Authenticate", b.String())
+	if c.html {
+		writeHTMLError(w, id, c.status, c.description)
+		return
+	}
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Request-Id", id)
+	if c.retryAfter > 0 {
+		h.Set("Retry-After", strconv.Itoa(ceilSeconds(c.retryAfter)))
+	}
+	w.WriteHeader(c.status)
+	code := c.code
+	if c.bare {
+		code = "unauthorized"
+	}
+	_ = json.NewEncoder(w).Encode(errorBody{Error: code, ErrorDescription: c.description, RequestID: id})
+}
+
+// quoteSafe removes the characters that would end or escape a quoted
+// string in a header parameter.
+func quoteSafe(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '"' || r == '\\' || r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, s)
+}
+
+// writeJSONError answers with a JSON error body and no challenge (for
+// 404s and 503s of Portcullis's own endpoints).
+func writeJSONError(w http.ResponseWriter, id string, status int, code, desc string) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(errorBody{Error: code, ErrorDescription: desc, RequestID: id})
+}
+
+// writeHTMLError answers a browser with a plain page: the status, a
+// sentence and the request id, nothing internal.
+func writeHTMLError(w http.ResponseWriter, id string, status int, desc string) {
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", "default-src 'none'")
+	if h.Get("X-Request-Id") == "" {
+		h.Set("X-Request-Id", id)
+	}
+	w.WriteHeader(status)
+	text := html.EscapeString(http.StatusText(status))
+	_, _ = fmt.Fprintf(w, "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>%d %s</title></head>\n"+
+		"<body><h1>%s</h1><p>%s</p><p>Request id: <code>%s</code></p></body></html>\n",
+		status, text, text, html.EscapeString(desc), html.EscapeString(id))
+}

@@ -1,0 +1,211 @@
+package caddymodule
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/portcullis-auth/portcullis/caddymodule/internal/audit"
+	"github.com/portcullis-auth/portcullis/caddymodule/internal/oidcflow"
+	"github.com/portcullis-auth/portcullis/caddymodule/internal/session"
+)
+
+// maxLogoutTokenBody bounds a back-channel logout request body.
+const maxLogoutTokenBody = 64 << 10
+
+// ssoEvent is an audit event of the login endpoints.
+func (h *Handler) ssoEvent(r *http.Request, kind audit.Kind, rid string) audit.Event {
+	ev := requestEvent(r, kind, rid, h.Route)
+	ev.Result = audit.Info
+	return ev
+}
+
+// startLogin redirects a browser to the provider, to come back to returnTo.
+func (h *Handler) startLogin(w http.ResponseWriter, r *http.Request, rid, returnTo string) {
+	h.startLoginWith(w, r, rid, oidcflow.LoginOptions{ReturnTo: returnTo})
+}
+
+// startLoginWith redirects a browser to the provider with options (step-up).
+func (h *Handler) startLoginWith(w http.ResponseWriter, r *http.Request, rid string, opts oidcflow.LoginOptions) {
+	red, err := h.app.oidc.StartLogin(r.Context(), opts)
+	if err != nil {
+		ev := h.ssoEvent(r, audit.KindLoginFailed, rid)
+		ev.Result, ev.Reason = audit.Deny, oidcflow.Reason(err)
+		h.app.emit(ev, h.sampler)
+		writeJSONError(w, rid, http.StatusServiceUnavailable, "temporarily_unavailable", "the identity provider cannot be reached; try again shortly")
+		return
+	}
+	setCookies(w, red.SetCookies)
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, red.URL, http.StatusFound)
+}
+
+// serveSSO answers login, callback, logout, backchannel-logout and
+// whoami. It reports false for other names.
+func (h *Handler) serveSSO(w http.ResponseWriter, r *http.Request, rid, name string) bool {
+	if h.app.sessions == nil {
+		return false
+	}
+	switch name {
+	case "whoami":
+		h.serveWhoami(w, r, rid)
+	case "logout":
+		h.serveLogout(w, r, rid)
+	case "login", "callback", "backchannel-logout":
+		if h.app.oidc == nil {
+			return false
+		}
+		switch name {
+		case "login":
+			if r.Method != http.MethodGet && r.Method != http.MethodHead {
+				writeJSONError(w, rid, http.StatusMethodNotAllowed, "invalid_request", "use GET")
+				return true
+			}
+			h.startLogin(w, r, rid, r.URL.Query().Get("return_to"))
+		case "callback":
+			h.serveCallback(w, r, rid)
+		default:
+			h.serveBackchannel(w, r, rid)
+		}
+	default:
+		return false
+	}
+	return true
+}
+
+func (h *Handler) serveCallback(w http.ResponseWriter, r *http.Request, rid string) {
+	res, err := h.app.oidc.Callback(r.Context(), r)
+	if res != nil {
+		setCookies(w, res.SetCookies)
+	}
+	ev := h.ssoEvent(r, audit.KindLogin, rid)
+	if err != nil {
+		ev.Kind, ev.Result, ev.Reason = audit.KindLoginFailed, audit.Deny, oidcflow.Reason(err)
+		h.app.emit(ev, h.sampler)
+		switch {
+		case isUnavailable(err):
+			writeJSONError(w, rid, http.StatusServiceUnavailable, "temporarily_unavailable", "the identity provider cannot be reached; try again shortly")
+		case errors.Is(err, oidcflow.ErrFlowExpired):
+			writeJSONError(w, rid, http.StatusBadRequest, "invalid_request", "the login took too long or was already used; start again at "+h.app.endpointPrefix+"login")
+		default:
+			writeJSONError(w, rid, http.StatusBadRequest, "invalid_request", "the login could not be completed")
+		}
+		return
+	}
+	s, cookie, err := h.app.sessions.Create(r.Context(), res.Login)
+	if err != nil {
+		ev.Kind, ev.Result, ev.Reason = audit.KindLoginFailed, audit.Deny, session.Reason(err)
+		h.app.emit(ev, h.sampler)
+		writeJSONError(w, rid, http.StatusServiceUnavailable, "temporarily_unavailable", "sessions are unavailable; try again shortly")
+		return
+	}
+	http.SetCookie(w, cookie)
+	ev = withPrincipal(ev, s.Principal())
+	ev.Result, ev.SessionIDHash = audit.Allow, s.Principal().SessionID
+	h.app.emit(ev, h.sampler)
+	// Not a 302: with SameSite=Strict the browser would not send the new
+	// cookie on a redirect that began cross-site at the provider. The
+	// page continues the navigation from our own origin.
+	writePage(w, oidcflow.LandingPage(res.ReturnTo))
+}
+
+// serveLogout shows the sign-out form (GET) or ends the session (POST,
+// same-origin only); with the form field everywhere=1, every session of
+// the user ends.
+func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request, rid string) {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		writePage(w, oidcflow.LogoutPage(h.app.endpointPrefix+"logout"))
+		return
+	}
+	if r.Method != http.MethodPost {
+		writeJSONError(w, rid, http.StatusMethodNotAllowed, "invalid_request", "use POST")
+		return
+	}
+	if !oidcflow.SameOrigin(r) {
+		writeJSONError(w, rid, http.StatusForbidden, "invalid_request", "logout must come from this site")
+		return
+	}
+	s, clear, err := h.app.sessions.Logout(r.Context(), r)
+	if clear != nil {
+		http.SetCookie(w, clear)
+	}
+	if err != nil {
+		writeJSONError(w, rid, http.StatusServiceUnavailable, "temporarily_unavailable", "sessions are unavailable; try again shortly")
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	if s == nil {
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return
+	}
+	ev := withPrincipal(h.ssoEvent(r, audit.KindLogout, rid), s.Principal())
+	ev.SessionIDHash = s.Principal().SessionID
+	if r.PostFormValue("everywhere") == "1" {
+		// End every session of this user, on every device.
+		if _, err := h.app.sessions.DeleteSubject(r.Context(), s.Subject); err != nil {
+			writeJSONError(w, rid, http.StatusServiceUnavailable, "temporarily_unavailable", "sessions are unavailable; try again shortly")
+			return
+		}
+		ev.Reason = "everywhere"
+	}
+	h.app.emit(ev, h.sampler)
+	if h.app.oidc != nil {
+		if u, err := h.app.oidc.LogoutURL(r.Context(), s.Tokens.IDToken, ""); err == nil {
+			// A page rather than a Location header: the URL carries the ID
+			// token hint, and access logs record response headers.
+			if page, err := oidcflow.ProviderRedirectPage(u); err == nil {
+				writePage(w, page)
+				return
+			}
+		}
+	}
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+func (h *Handler) serveBackchannel(w http.ResponseWriter, r *http.Request, rid string) {
+	w.Header().Set("Cache-Control", "no-store")
+	if r.Method != http.MethodPost {
+		writeJSONError(w, rid, http.StatusMethodNotAllowed, "invalid_request", "use POST")
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxLogoutTokenBody)
+	ev := h.ssoEvent(r, audit.KindBackchannelLogout, rid)
+	lt, err := h.app.oidc.VerifyLogoutToken(r.Context(), r.PostFormValue("logout_token"))
+	if err != nil {
+		ev.Result, ev.Reason = audit.Deny, oidcflow.Reason(err)
+		h.app.emit(ev, h.sampler)
+		if isUnavailable(err) {
+			writeJSONError(w, rid, http.StatusServiceUnavailable, "temporarily_unavailable", "the identity provider cannot be reached")
+			return
+		}
+		writeJSONError(w, rid, http.StatusBadRequest, "invalid_request", "the logout token is not valid")
+		return
+	}
+	if _, err := h.app.sessions.BackchannelLogout(r.Context(), lt.Subject, lt.SID); err != nil {
+		ev.Result, ev.Reason = audit.Deny, session.Reason(err)
+		h.app.emit(ev, h.sampler)
+		writeJSONError(w, rid, http.StatusServiceUnavailable, "temporarily_unavailable", "sessions are unavailable")
+		return
+	}
+	ev.Result, ev.Subject = audit.Allow, lt.Subject
+	h.app.emit(ev, h.sampler)
+	w.WriteHeader(http.StatusOK)
+}
+
+func (h *Handler) serveWhoami(w http.ResponseWriter, r *http.Request, rid string) {
+	s, err := h.app.sessions.Load(r.Context(), r)
+	if err != nil {
+		if isUnavailable(err) {
+			writeJSONError(w, rid, http.StatusServiceUnavailable, "temporarily_unavailable", "sessions are unavailable")
+			return
+		}
+		if !errors.Is(err, session.ErrNoCookie) {
+			http.SetCookie(w, h.app.sessions.ClearCookie())
+		}
+		writeChallenge(w, rid, h.Realm, challenge{status: http.StatusUnauthorized, bare: true, description: "no session"})
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_ = json.NewEncoder(w).Encode(s.Info())
+}

@@ -1,0 +1,3 @@
+module github.com/portcullis-auth/portcullis/deploy/container/healthprobe
+
+go 1.26.0

@@ -1,0 +1,158 @@
+package integration_test
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portcullis-auth/portcullis/caddymodule/redistest"
+	"github.com/portcullis-auth/portcullis/integration/harness"
+)
+
+var cliKey = regexp.MustCompile(`(?m)^pcl_\S+$`)
+
+// TestAPIKeyLifecycleAcrossGateways: a key created with the CLI works on
+// two gateways sharing Redis; revoked on the CLI, it is refused by both
+// within a second; rotated, old and new work during the grace period and
+// only the new one after.
+func TestAPIKeyLifecycleAcrossGateways(t *testing.T) {
+	t.Parallel()
+	redis := redistest.StartStandalone(t)
+	up := harness.StartUpstream(t)
+	env := []string{"PCL_TEST_PEPPER=pepper-for-the-lifecycle-test-0123456789"}
+	conf := func(p harness.Ports) string {
+		return fmt.Sprintf(`{
+	%s
+	portcullis {
+		store %s
+		api_keys {
+			pepper {env.PCL_TEST_PEPPER}
+		}
+	}
+}
+
+http://127.0.0.1:%d {
+	portcullis {
+		require orders:read
+	}
+	reverse_proxy %s
+}
+`, p.Global(), redis.URL(), p.HTTP, up.Addr)
+	}
+	gw1 := harness.StartGateway(t, conf, env...)
+	gw2 := harness.StartGateway(t, conf, env...)
+	cfg := filepath.Join(t.TempDir(), "Caddyfile")
+	if err := os.WriteFile(cfg, []byte(conf(harness.Ports{HTTP: 1, Admin: 2})), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cli := func(args ...string) string {
+		t.Helper()
+		out, err := harness.Run(t, env, append([]string{"apikey"}, append(args, "--config", cfg, "--adapter", "caddyfile")...)...)
+		if err != nil {
+			t.Fatalf("apikey %v: %v\n%s", args, err, out)
+		}
+		return out
+	}
+	status := func(gw *harness.Gateway, key string) int {
+		resp, _ := gw.Do(t, "GET", "/orders", map[string]string{"X-API-Key": key})
+		return resp.StatusCode
+	}
+	eventually := func(what string, ok func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(time.Second + 300*time.Millisecond)
+		for !ok() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within a second", what)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+
+	out := cli("create", "--subject", "ci-bot", "--scopes", "orders:read", "--expires", "90d", "--name", "ci")
+	if !strings.Contains(out, `"event":"api_key_created"`) {
+		t.Fatalf("create wrote no audit event:\n%s", out)
+	}
+	key := cliKey.FindString(out)
+	if key == "" {
+		t.Fatalf("no key in:\n%s", out)
+	}
+	id := strings.Split(key, "_")[1]
+	if status(gw1, key) != 200 || status(gw2, key) != 200 {
+		t.Fatal("a created key does not work on both gateways")
+	}
+	if list := cli("list"); !strings.Contains(list, id) || strings.Contains(list, key) {
+		t.Fatalf("list:\n%s", list)
+	}
+
+	rot := cli("rotate", id, "--grace", "2s")
+	newKey := cliKey.FindString(rot)
+	if newKey == "" || newKey == key {
+		t.Fatalf("rotate printed no new key:\n%s", rot)
+	}
+	if status(gw1, key) != 200 || status(gw2, newKey) != 200 {
+		t.Fatal("during the grace period both keys must work")
+	}
+	eventually("the old key stops after the grace period", func() bool {
+		time.Sleep(2 * time.Second)
+		return status(gw1, key) == 401 && status(gw2, key) == 401
+	})
+	if status(gw1, newKey) != 200 {
+		t.Fatal("the new key stopped working")
+	}
+
+	newID := strings.Split(newKey, "_")[1]
+	if revoked := cli("revoke", newID); !strings.Contains(revoked, `"event":"api_key_revoked"`) || strings.Contains(revoked, newKey) {
+		t.Fatalf("revoke did not write its audit event (or wrote the key):\n%s", revoked)
+	}
+	eventually("the revoked key is refused by both gateways", func() bool {
+		return status(gw1, newKey) == 401 && status(gw2, newKey) == 401
+	})
+	for _, gw := range []*harness.Gateway{gw1, gw2} {
+		if strings.Contains(gw.Logs(), key) || strings.Contains(gw.Logs(), newKey) {
+			t.Fatal("a gateway logged an API key")
+		}
+	}
+}
+
+// TestAPIKeyGuessingIsThrottled: many wrong keys from one address end in
+// 429, while the real key keeps working from elsewhere.
+func TestAPIKeyGuessingIsThrottled(t *testing.T) {
+	t.Parallel()
+	key, block := newKey(t, "--subject", "ci-bot", "--scopes", "orders:read")
+	up := harness.StartUpstream(t)
+	gw := harness.StartGateway(t, apiKeyGateway(up.Addr, "store memory", block))
+	var last int
+	for i := range 25 {
+		resp, _ := gw.Do(t, "GET", "/orders", map[string]string{"X-API-Key": fmt.Sprintf("pcl_%012d_%038d", i, i)})
+		last = resp.StatusCode
+		if last == 429 {
+			if resp.Header.Get("Retry-After") == "" {
+				t.Fatal("429 without Retry-After")
+			}
+			break
+		}
+	}
+	if last != 429 {
+		t.Fatalf("25 wrong keys from one address: last status %d, want 429", last)
+	}
+	// The address is throttled, not the key: the real key still works from
+	// another address (127.0.0.2 reaches the gateway over loopback).
+	other := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: (&net.Dialer{
+		LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}).DialContext}}
+	req, _ := http.NewRequest("GET", gw.URL+"/orders", nil)
+	req.Header.Set("X-API-Key", key)
+	resp, err := other.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("the real key from another address: %d, want 200", resp.StatusCode)
+	}
+}

@@ -1,0 +1,156 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/portcullis-auth/portcullis/integration/oidcprovider"
+)
+
+// scenario is one configuration measured against plain Caddy.
+type scenario struct {
+	// name as reported.
+	name string
+	// site returns the gateway's Caddyfile for its port and the upstream.
+	site func(port int, env *benchEnv) string
+	// load returns how wrk calls it.
+	load func(url string, env *benchEnv) load
+	// wantStatus is what every measured response must be (wrk counts the others).
+	wantStatus int
+	// ready, when set, runs once the gateway listens (e.g. to log in).
+	ready func(name string, port int, env *benchEnv) error
+}
+
+// benchEnv holds what scenarios share: the upstream, the key, the tokens.
+type benchEnv struct {
+	upstream   int
+	apiKey     string
+	apiKeyConf string
+	jwtIssuer  string
+	jwtToken   string
+	tokensFile string
+	redisURL   string
+	idp        string
+	cookies    map[string]string
+	provider   *oidcprovider.Provider
+	redirects  []string
+}
+
+// registerRedirect registers one more gateway callback at the provider.
+func (e *benchEnv) registerRedirect(uri string) {
+	e.redirects = append(e.redirects, uri)
+	e.provider.AddClient(oidcprovider.Client{ID: "bench", Secret: "bench-secret-0123456789", RedirectURIs: e.redirects})
+}
+
+func global() string {
+	return "admin off\n\tauto_https off\n\tpersist_config off"
+}
+
+func proxy(env *benchEnv) string {
+	return fmt.Sprintf("reverse_proxy 127.0.0.1:%d", env.upstream)
+}
+
+// jwtSite trusts the benchmark issuer.
+func jwtSite(port int, env *benchEnv) string {
+	return fmt.Sprintf("{\n\t%s\n\tportcullis {\n\t\tjwt %s {\n\t\t\tjwks_uri %s/jwks\n\t\t\taudience bench\n\t\t}\n\t}\n}\n\nhttp://127.0.0.1:%d {\n\tportcullis {\n\t\trequire bench:read\n\t}\n\t%s\n}\n",
+		global(), env.jwtIssuer, env.jwtIssuer, port, proxy(env))
+}
+
+// sessionSite protects the upstream with browser sessions in the given
+// store, optionally with a rate-limit zone that never refuses.
+func sessionSite(storeLine string, ratelimit bool) func(port int, env *benchEnv) string {
+	return func(port int, env *benchEnv) string {
+		zone, use := "", ""
+		if ratelimit {
+			zone, use = "\n\t\trate_limit bench 1000000/1s burst 1000000", "\n\t\trate_limit bench"
+		}
+		return fmt.Sprintf(`{
+	%s
+	portcullis {
+		%s
+		session {
+			keys bench-session-key-0123456789abcdef0123
+			insecure_cookie
+		}
+		oidc %s {
+			client_id bench
+			client_secret bench-secret-0123456789
+			redirect_url http://127.0.0.1:%d/.portcullis/callback
+		}%s
+	}
+}
+
+http://127.0.0.1:%d {
+	portcullis {%s
+	}
+	%s
+}
+`, global(), strings.ReplaceAll(storeLine, "{redis}", env.redisURL), env.idp, port, zone, port, use, proxy(env))
+	}
+}
+
+// sessionLoad sends the scenario's session cookie.
+func sessionLoad(name string) func(url string, env *benchEnv) load {
+	return func(url string, env *benchEnv) load {
+		return load{url: url, headers: map[string]string{"Cookie": "portcullis=" + env.cookies[name], "Accept": "application/json"}}
+	}
+}
+
+var scenarios = []scenario{
+	{
+		name: "plain",
+		site: func(port int, env *benchEnv) string {
+			return fmt.Sprintf("{\n\t%s\n}\n\nhttp://127.0.0.1:%d {\n\t%s\n}\n", global(), port, proxy(env))
+		},
+		load:       func(url string, env *benchEnv) load { return load{url: url} },
+		wantStatus: 200,
+	},
+	{
+		name: "apikey",
+		site: func(port int, env *benchEnv) string {
+			return fmt.Sprintf("{\n\t%s\n\tportcullis {\n\t\tapi_keys {\n\t\t\t%s\n\t\t}\n\t}\n}\n\nhttp://127.0.0.1:%d {\n\tportcullis {\n\t\trequire bench:read\n\t}\n\t%s\n}\n",
+				global(), env.apiKeyConf, port, proxy(env))
+		},
+		load: func(url string, env *benchEnv) load {
+			return load{url: url, headers: map[string]string{"Authorization": "Bearer " + env.apiKey}}
+		},
+		wantStatus: 200,
+	},
+	{
+		name: "apikey-audit-off",
+		site: func(port int, env *benchEnv) string {
+			return fmt.Sprintf("{\n\t%s\n\tportcullis {\n\t\tapi_keys {\n\t\t\t%s\n\t\t}\n\t}\n}\n\nhttp://127.0.0.1:%d {\n\tportcullis {\n\t\trequire bench:read\n\t\taudit_allowed off\n\t}\n\t%s\n}\n",
+				global(), env.apiKeyConf, port, proxy(env))
+		},
+		load: func(url string, env *benchEnv) load {
+			return load{url: url, headers: map[string]string{"Authorization": "Bearer " + env.apiKey}}
+		},
+		wantStatus: 200,
+	},
+	{
+		name: "jwt-same",
+		site: jwtSite,
+		load: func(url string, env *benchEnv) load {
+			return load{url: url, headers: map[string]string{"Authorization": "Bearer " + env.jwtToken}}
+		},
+		wantStatus: 200,
+	},
+	{
+		name:       "jwt-unique",
+		site:       jwtSite,
+		load:       func(url string, env *benchEnv) load { return load{url: url, tokensFile: env.tokensFile} },
+		wantStatus: 200,
+	},
+	{name: "session-mem", site: sessionSite("store memory", false), load: sessionLoad("session-mem"), wantStatus: 200, ready: login},
+	{name: "session-redis", site: sessionSite("store {redis}", false), load: sessionLoad("session-redis"), wantStatus: 200, ready: login},
+	{name: "session-redis+ratelimit", site: sessionSite("store {redis}", true), load: sessionLoad("session-redis+ratelimit"), wantStatus: 200, ready: login},
+	{
+		name: "deny",
+		site: func(port int, env *benchEnv) string {
+			return fmt.Sprintf("{\n\t%s\n\tportcullis {\n\t\tapi_keys {\n\t\t\t%s\n\t\t}\n\t}\n}\n\nhttp://127.0.0.1:%d {\n\tportcullis\n\t%s\n}\n",
+				global(), env.apiKeyConf, port, proxy(env))
+		},
+		load:       func(url string, env *benchEnv) load { return load{url: url} },
+		wantStatus: 401,
+	},
+}

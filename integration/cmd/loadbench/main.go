@@ -1,0 +1,192 @@
+// Command loadbench measures the portcullis binary under load, side by
+// side with plain Caddy reverse_proxy, on loopback: every configuration
+// runs as its own gateway process in front of one upstream process, and
+// wrk (a separate process) drives them in interleaved rounds (A B C … A B
+// C …) so machine drift hits all alike. It prints a markdown table of
+// ratios to plain (median over rounds) and writes it with a chart.
+//
+//	go run ./cmd/loadbench -rounds 3 -duration 10s -out results
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+)
+
+func main() {
+	rounds := flag.Int("rounds", 3, "interleaved rounds")
+	duration := flag.Duration("duration", 10*time.Second, "measured window per configuration and round")
+	warmup := flag.Duration("warmup", 2*time.Second, "warm-up before each window")
+	conns := flag.Int("connections", 32, "concurrent connections")
+	threads := flag.Int("threads", 2, "wrk threads")
+	out := flag.String("out", "", "directory for loadbench.md and loadbench.png (default: print only)")
+	only := flag.String("only", "", "comma-separated configurations to run (plain always runs)")
+	tokens := flag.Int("tokens", 30000, "distinct tokens for jwt-unique (more than the gateway's verified-token cache)")
+	chartFrom := flag.String("chart-from", "", "only redraw the chart from a loadbench.md written earlier (into the same directory)")
+	flag.Parse()
+	if *chartFrom != "" {
+		if err := redraw(*chartFrom); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
+	if err := run(options{rounds: *rounds, duration: *duration, warmup: *warmup, conns: *conns, threads: *threads, out: *out, only: *only, tokens: *tokens}); err != nil {
+		log.Fatal(err)
+	}
+}
+
+type options struct {
+	rounds           int
+	duration, warmup time.Duration
+	conns, threads   int
+	out, only        string
+	tokens           int
+}
+
+func run(o options) error {
+	if _, err := exec.LookPath("wrk"); err != nil {
+		return fmt.Errorf("wrk is not installed (apt-get install wrk): %w", err)
+	}
+	dir, err := os.MkdirTemp("", "loadbench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	bin, err := build(dir)
+	if err != nil {
+		return err
+	}
+	env, cleanup, err := prepare(bin, dir, o.tokens)
+	defer cleanup()
+	if err != nil {
+		return err
+	}
+	var chosen []scenario
+	for _, s := range scenarios {
+		if s.name == "plain" || o.only == "" || strings.Contains(","+o.only+",", ","+s.name+",") {
+			chosen = append(chosen, s)
+		}
+	}
+	gateways := map[string]*process{}
+	for _, s := range chosen {
+		port, err := freePort()
+		if err != nil {
+			return err
+		}
+		p, err := start(bin, dir, s.name, s.site(port, env), port, nil)
+		if err != nil {
+			return err
+		}
+		defer p.stop()
+		gateways[s.name] = p
+		if s.ready != nil {
+			if err := s.ready(s.name, port, env); err != nil {
+				return err
+			}
+		}
+	}
+	var results []measurement
+	for round := 1; round <= o.rounds; round++ {
+		for _, s := range chosen {
+			m, err := measure(dir, s, gateways[s.name], env, o)
+			if err != nil {
+				return fmt.Errorf("round %d, %s: %w", round, s.name, err)
+			}
+			m.round = round
+			results = append(results, m)
+			fmt.Fprintf(os.Stderr, "round %d %-24s %8.0f req/s  p99 %6.2f ms  cpu %6.1f µs/req\n", round, s.name, m.rps, m.p99ms, m.cpuUS)
+		}
+	}
+	for _, s := range chosen {
+		if rss, err := peakRSS(gateways[s.name].pid()); err == nil {
+			for i := range results {
+				if results[i].name == s.name {
+					results[i].rssMB = float64(rss) / (1 << 20)
+				}
+			}
+		}
+	}
+	rows := summarize(chosen, results)
+	md := markdown(rows, o)
+	fmt.Print(md)
+	if o.out != "" {
+		if err := os.MkdirAll(o.out, 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(o.out, "loadbench.md"), []byte(md), 0o644); err != nil {
+			return err
+		}
+		if err := chart(rows, filepath.Join(o.out, "loadbench.png")); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// build compiles ./cmd/portcullis from the repository root.
+func build(dir string) (string, error) {
+	_, file, _, _ := runtime.Caller(0)
+	root := filepath.Join(filepath.Dir(file), "..", "..", "..")
+	bin := filepath.Join(dir, "portcullis")
+	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, "./cmd/portcullis")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building portcullis: %w\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// measurement is one configuration in one round.
+type measurement struct {
+	name         string
+	round        int
+	rps          float64
+	p50ms, p99ms float64
+	cpuUS        float64 // gateway CPU time per request, µs
+	rssMB        float64
+}
+
+// measure warms a gateway up, then measures one window.
+func measure(dir string, s scenario, p *process, env *benchEnv, o options) (measurement, error) {
+	l := s.load(fmt.Sprintf("http://127.0.0.1:%d/bench", p.port), env)
+	l.threads, l.connections = o.threads, o.conns
+	l.duration = o.warmup
+	if _, err := runWrk(dir, l); err != nil {
+		return measurement{}, err
+	}
+	cpu0, err := cpuTime(p.pid())
+	if err != nil {
+		return measurement{}, err
+	}
+	l.duration = o.duration
+	r, err := runWrk(dir, l)
+	if err != nil {
+		return measurement{}, err
+	}
+	cpu1, err := cpuTime(p.pid())
+	if err != nil {
+		return measurement{}, err
+	}
+	if r.Errors > 0 {
+		return measurement{}, fmt.Errorf("%d socket errors", r.Errors)
+	}
+	if (s.wantStatus == 200 && r.Non2xx != 0) || (s.wantStatus != 200 && r.Non2xx != r.Requests) {
+		return measurement{}, fmt.Errorf("%d of %d responses had an unexpected status (want %d)", r.Non2xx, r.Requests, s.wantStatus)
+	}
+	if r.Requests == 0 {
+		return measurement{}, fmt.Errorf("no requests completed")
+	}
+	return measurement{
+		name:  s.name,
+		rps:   float64(r.Requests) / (float64(r.DurationUS) / 1e6),
+		p50ms: float64(r.P50US) / 1000, p99ms: float64(r.P99US) / 1000,
+		cpuUS: float64((cpu1 - cpu0).Microseconds()) / float64(r.Requests),
+	}, nil
+}

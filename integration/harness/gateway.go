@@ -1,0 +1,190 @@
+package harness
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Ports are the loopback ports a gateway uses.
+type Ports struct {
+	// HTTP is the port the site listens on.
+	HTTP int
+	// Admin is the port of Caddy's admin API.
+	Admin int
+}
+
+// Gateway is a running portcullis process.
+type Gateway struct {
+	// Ports it listens on.
+	Ports Ports
+	// URL is http://127.0.0.1:<HTTP port>.
+	URL string
+
+	t      testing.TB
+	cmd    *exec.Cmd
+	config string
+	out    *lockedBuffer
+	done   chan struct{}
+}
+
+// Caddyfile makes a gateway's configuration for the given ports. The
+// global options must include `admin 127.0.0.1:<Admin>`; Global does.
+type Caddyfile func(p Ports) string
+
+// Global returns the admin line every test Caddyfile needs in its
+// global options block.
+func (p Ports) Global() string {
+	return fmt.Sprintf("admin 127.0.0.1:%d\n\tauto_https off", p.Admin)
+}
+
+// Options configure a gateway process.
+type Options struct {
+	// Caddyfile makes the configuration.
+	Caddyfile Caddyfile
+	// Env returns extra environment variables (KEY=VALUE); may be nil.
+	Env func(p Ports) []string
+}
+
+// StartGateway writes the Caddyfile, runs `portcullis run` on it with
+// the extra environment variables (KEY=VALUE), and waits until the site
+// port accepts connections. The process is stopped at test cleanup.
+func StartGateway(t testing.TB, conf Caddyfile, env ...string) *Gateway {
+	t.Helper()
+	return Start(t, Options{Caddyfile: conf, Env: func(Ports) []string { return env }})
+}
+
+// Start is StartGateway with every option.
+func Start(t testing.TB, o Options) *Gateway {
+	t.Helper()
+	p := Ports{HTTP: FreePort(t), Admin: FreePort(t)}
+	var env []string
+	if o.Env != nil {
+		env = o.Env(p)
+	}
+	conf := o.Caddyfile
+	dir := t.TempDir()
+	g := &Gateway{Ports: p, URL: fmt.Sprintf("http://127.0.0.1:%d", p.HTTP), t: t,
+		config: filepath.Join(dir, "Caddyfile"), out: &lockedBuffer{}, done: make(chan struct{})}
+	if err := os.WriteFile(g.config, []byte(conf(p)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g.cmd = exec.Command(Binary(t), "run", "--config", g.config, "--adapter", "caddyfile")
+	g.cmd.Env = append(append(os.Environ(), "HOME="+dir, "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir), env...)
+	g.cmd.Stdout, g.cmd.Stderr = g.out, g.out
+	g.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := g.cmd.Start(); err != nil {
+		t.Fatalf("starting portcullis: %v", err)
+	}
+	go func() { _ = g.cmd.Wait(); close(g.done) }()
+	t.Cleanup(g.Stop)
+	if err := g.waitListening(15 * time.Second); err != nil {
+		t.Fatalf("portcullis did not start: %v\n--- output\n%s", err, g.Logs())
+	}
+	return g
+}
+
+func (g *Gateway) waitListening(timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		select {
+		case <-g.done:
+			return fmt.Errorf("process exited: %v", g.cmd.ProcessState)
+		default:
+		}
+		if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", g.Ports.HTTP), 100*time.Millisecond); err == nil {
+			c.Close()
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("port %d not listening after %s", g.Ports.HTTP, timeout)
+}
+
+// Reload replaces the configuration with `portcullis reload`, as an
+// operator would.
+func (g *Gateway) Reload(conf Caddyfile) error {
+	if err := os.WriteFile(g.config, []byte(conf(g.Ports)), 0o600); err != nil {
+		return err
+	}
+	cmd := exec.Command(Binary(g.t), "reload", "--config", g.config, "--adapter", "caddyfile",
+		"--address", fmt.Sprintf("127.0.0.1:%d", g.Ports.Admin))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("reload: %w\n%s", err, out)
+	}
+	return nil
+}
+
+// Logs returns everything the process wrote so far.
+func (g *Gateway) Logs() string { return g.out.String() }
+
+// Stop terminates the process (SIGTERM, then SIGKILL after 5 s).
+func (g *Gateway) Stop() {
+	select {
+	case <-g.done:
+		return
+	default:
+	}
+	_ = g.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-g.done:
+	case <-time.After(5 * time.Second):
+		_ = g.cmd.Process.Kill()
+		<-g.done
+	}
+}
+
+// Do sends a request to the gateway with the given headers and returns
+// the response with its body read.
+func (g *Gateway) Do(t testing.TB, method, path string, headers map[string]string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, g.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range headers {
+		req.Header[k] = append(req.Header[k], v) // raw names, as a client may send them
+	}
+	return Send(t, req)
+}
+
+// Send performs req with a short timeout and reads the body.
+func Send(t testing.TB, req *http.Request) (*http.Response, string) {
+	t.Helper()
+	c := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	_, _ = b.ReadFrom(resp.Body)
+	return resp, b.String()
+}
+
+// lockedBuffer is a bytes.Buffer safe for the process writers and readers.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}

@@ -1,0 +1,231 @@
+package integration_test
+
+import (
+	"html"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portcullis-auth/portcullis/integration/harness"
+	"github.com/portcullis-auth/portcullis/integration/oidcprovider"
+)
+
+// agent wraps harness.Agent for tests: failures end the test.
+type agent struct {
+	t *testing.T
+	*harness.Agent
+}
+
+func newAgent(t *testing.T) *agent { return &agent{t: t, Agent: harness.NewAgent()} }
+
+// navigate GETs u as a top-level browser navigation, following redirects.
+func (a *agent) navigate(u string) (*http.Response, string) {
+	a.t.Helper()
+	resp, body, err := a.Navigate(u)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	return resp, body
+}
+
+var landingNext = regexp.MustCompile(`<a id="next" href="([^"]*)"`)
+
+// loginAt logs in through the gateway and returns the session cookie value.
+func (a *agent) loginAt(gw *harness.Gateway, path string) string {
+	a.t.Helper()
+	c, err := a.Login(gw.URL, path, "portcullis", alice.Username, alice.Password)
+	if err != nil || c == "" {
+		a.t.Fatalf("login at %s: %v (cookie %q)", gw.URL, err, c)
+	}
+	return c
+}
+
+// withSession calls the gateway as an API client with the session cookie.
+func withSession(t *testing.T, gw *harness.Gateway, path, cookie string) int {
+	t.Helper()
+	resp, _ := gw.Do(t, "GET", path, map[string]string{"Cookie": "portcullis=" + cookie, "Accept": "application/json"})
+	return resp.StatusCode
+}
+
+// TestSSOOpenRedirectsRefused logs in with return URLs an attacker would
+// try; every one lands on "/" instead.
+func TestSSOOpenRedirectsRefused(t *testing.T) {
+	t.Parallel()
+	idp := oidcprovider.Start(t, oidcprovider.WithUsers(alice))
+	up := harness.StartUpstream(t)
+	gw := harness.StartGateway(t, ssoGateway(idp.Issuer(), up.Addr, "store memory", ""), ssoEnv...)
+	registerGateway(idp, gw)
+	a := newAgent(t)
+	a.loginAt(gw, "/warmup") // the provider session makes later logins silent
+
+	payloads := []string{
+		"https://evil.example/", "http://evil.example", "//evil.example", "///evil.example", "/\\evil.example",
+		"\\\\evil.example", "/%2F%2Fevil.example", "%2F%2Fevil.example", "/%5Cevil.example", "/%252F%252Fevil.example",
+		"javascript:alert(1)", "JaVaScRiPt:alert(1)", "data:text/html,x", "/\r\nLocation: https://evil.example",
+		"/%0d%0aSet-Cookie:x=y", "/\tevil", " //evil.example", "https:evil.example", "//evil.example@gateway",
+		"/..//evil.example", "\x00/evil", "http:/\\/evil.example",
+	}
+	for _, p := range payloads {
+		_, body := a.navigate(gw.URL + "/.portcullis/login?return_to=" + url.QueryEscape(p))
+		m := landingNext.FindStringSubmatch(body)
+		if m == nil {
+			t.Fatalf("payload %q: no landing page:\n%s", p, body)
+		}
+		if next := html.UnescapeString(m[1]); next != "/" {
+			t.Errorf("payload %q: landing page continues to %q, want /", p, next)
+		}
+	}
+	// A legitimate path survives.
+	_, body := a.navigate(gw.URL + "/.portcullis/login?return_to=" + url.QueryEscape("/orders/7?tab=items"))
+	if m := landingNext.FindStringSubmatch(body); m == nil || html.UnescapeString(m[1]) != "/orders/7?tab=items" {
+		t.Fatalf("a same-origin path was not kept: %v", m)
+	}
+}
+
+// TestSSOBadCookies: tampered, truncated, foreign-key and garbage cookies
+// are refused with 401 (never a 500), and a browser is sent to log in.
+func TestSSOBadCookies(t *testing.T) {
+	t.Parallel()
+	idp := oidcprovider.Start(t, oidcprovider.WithUsers(alice))
+	up := harness.StartUpstream(t)
+	gw := harness.StartGateway(t, ssoGateway(idp.Issuer(), up.Addr, "store memory", ""), ssoEnv...)
+	other := harness.StartGateway(t, ssoGateway(idp.Issuer(), up.Addr, "store memory", ""),
+		"SSO_SESSION_KEYS=another-key-another-key-another-key-1", "SSO_CLIENT_SECRET="+ssoClientSecret)
+	registerGateway(idp, gw, other)
+	good := newAgent(t).loginAt(gw, "/")
+	foreign := newAgent(t).loginAt(other, "/")
+	if withSession(t, gw, "/", good) != 200 {
+		t.Fatal("the good cookie does not work")
+	}
+	flip := []byte(good)
+	flip[len(flip)/2] ^= 1
+	for name, v := range map[string]string{
+		"tampered": string(flip), "truncated": good[:len(good)-5], "foreign key": foreign, "empty": "",
+		"garbage": strings.Repeat("A", 3000), "replayed with junk": good + "x",
+	} {
+		if got := withSession(t, gw, "/", v); got != 401 {
+			t.Errorf("%s cookie: %d, want 401", name, got)
+		}
+		resp, _ := gw.Do(t, "GET", "/", map[string]string{"Cookie": "portcullis=" + v, "Accept": "text/html", "Sec-Fetch-Mode": "navigate"})
+		if resp.StatusCode != 302 || !strings.HasPrefix(resp.Header.Get("Location"), idp.Issuer()) {
+			t.Errorf("%s cookie, browser: %d to %q, want a login redirect", name, resp.StatusCode, resp.Header.Get("Location"))
+		}
+	}
+	if strings.Contains(gw.Logs(), `"status":500`) || strings.Contains(gw.Logs(), "panic") {
+		t.Fatal("a bad cookie caused a server error")
+	}
+}
+
+// TestSSOTimeouts: an idle session ends after the idle timeout; a busy one
+// still ends at the absolute timeout.
+func TestSSOTimeouts(t *testing.T) {
+	t.Parallel()
+	idp := oidcprovider.Start(t, oidcprovider.WithUsers(alice))
+	up := harness.StartUpstream(t)
+	gw := harness.StartGateway(t, ssoGateway(idp.Issuer(), up.Addr, "store memory", "idle_timeout 2s\n\t\t\tabsolute_timeout 5s"), ssoEnv...)
+	registerGateway(idp, gw)
+
+	idle := newAgent(t).loginAt(gw, "/")
+	busy := newAgent(t).loginAt(gw, "/")
+	start := time.Now()
+	var ended time.Duration
+	checkedIdle := false
+	for time.Since(start) < 8*time.Second {
+		if withSession(t, gw, "/", busy) == 401 {
+			ended = time.Since(start)
+			break
+		}
+		if !checkedIdle && time.Since(start) > 2500*time.Millisecond {
+			if got := withSession(t, gw, "/", idle); got != 401 {
+				t.Fatalf("idle session after 2.5s (idle_timeout 2s): %d, want 401", got)
+			}
+			checkedIdle = true
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	if !checkedIdle {
+		t.Fatal("the idle session was never checked")
+	}
+	if ended == 0 || ended < 4*time.Second {
+		t.Fatalf("busy session ended after %v, want about 5s (absolute_timeout)", ended)
+	}
+	if !strings.Contains(gw.Logs(), `"event":"session_expired"`) {
+		t.Error("no session_expired audit event")
+	}
+}
+
+// TestSSOBackchannelLogout: a logout at the provider reaches the gateway
+// by back-channel and ends the session there.
+func TestSSOBackchannelLogout(t *testing.T) {
+	t.Parallel()
+	idp := oidcprovider.Start(t, oidcprovider.WithUsers(alice))
+	up := harness.StartUpstream(t)
+	gw := harness.StartGateway(t, ssoGateway(idp.Issuer(), up.Addr, "store memory", ""), ssoEnv...)
+	registerGateway(idp, gw)
+	a := newAgent(t)
+	cookie := a.loginAt(gw, "/")
+	if withSession(t, gw, "/", cookie) != 200 {
+		t.Fatal("session does not work")
+	}
+	a.navigate(idp.EndSessionURL())
+	sent := idp.BackChannelLogouts()
+	if len(sent) != 1 || sent[0].Status != 200 {
+		t.Fatalf("back-channel logouts sent: %+v", sent)
+	}
+	if got := withSession(t, gw, "/", cookie); got != 401 {
+		t.Fatalf("session after back-channel logout: %d, want 401", got)
+	}
+	if !strings.Contains(gw.Logs(), `"event":"backchannel_logout"`) {
+		t.Error("no backchannel_logout audit event")
+	}
+}
+
+// TestSSOCallbackAttacks: a replayed callback, a forged state and a
+// callback without its flow cookie each fail with 400 and no session.
+func TestSSOCallbackAttacks(t *testing.T) {
+	t.Parallel()
+	idp := oidcprovider.Start(t, oidcprovider.WithUsers(alice))
+	up := harness.StartUpstream(t)
+	gw := harness.StartGateway(t, ssoGateway(idp.Issuer(), up.Addr, "store memory", ""), ssoEnv...)
+	registerGateway(idp, gw)
+
+	// Capture the callback URL instead of following it.
+	a := newAgent(t)
+	a.StopAt(gw.URL + "/.portcullis/callback")
+	resp, body := a.navigate(gw.URL + "/page")
+	r, _, err := a.SubmitLogin(resp, body, alice.Username, alice.Password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.StopAt("")
+	callback := r.Header.Get("Location")
+	if !strings.HasPrefix(callback, gw.URL+"/.portcullis/callback?") {
+		t.Fatalf("no callback redirect: %d %q", r.StatusCode, callback)
+	}
+	cb, _ := url.Parse(callback)
+
+	// Without the flow cookie (a stolen URL, another browser): refused,
+	// and the state is not used up by it.
+	if resp, _ := newAgent(t).navigate(callback); resp.StatusCode != 400 {
+		t.Fatalf("callback without the flow cookie: %d, want 400", resp.StatusCode)
+	}
+	// The genuine callback works once...
+	if _, body := a.navigate(callback); !strings.Contains(body, `id="next"`) {
+		t.Fatalf("the genuine callback failed:\n%s", body)
+	}
+	// ...and a replay of it fails, even from the same browser.
+	if resp, _ := a.navigate(callback); resp.StatusCode != 400 {
+		t.Fatalf("replayed callback: %d, want 400", resp.StatusCode)
+	}
+	// A forged state fails too.
+	forged := *cb
+	q := forged.Query()
+	q.Set("state", "forged-state")
+	forged.RawQuery = q.Encode()
+	if resp, _ := a.navigate(forged.String()); resp.StatusCode != 400 {
+		t.Fatalf("forged state: %d, want 400", resp.StatusCode)
+	}
+}
