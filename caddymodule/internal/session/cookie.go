@@ -1,6 +1,7 @@
 package session
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net/http"
@@ -130,36 +131,50 @@ func (m *Manager) CookieName() string { return m.cookie.Name }
 // is about 200 bytes.
 const maxTicketLength = 1024
 
-// ticket returns the session id in r's session cookie: ErrNoCookie
-// without one, ErrInvalidCookie if it does not decode with any configured
-// key. If the request carries several cookies of that name (a planted
-// one), any that decodes is used.
-func (m *Manager) ticket(r *http.Request) (string, error) {
+// ticket returns the session id in r's session cookie, and its hash:
+// ErrNoCookie without one, ErrInvalidCookie if it does not decode with
+// any configured key. If the request carries several cookies of that name
+// (a planted one), any that decodes is used.
+func (m *Manager) ticket(r *http.Request) (id, idHash string, err error) {
 	cookies := r.CookiesNamed(m.cookie.Name)
 	if len(cookies) == 0 {
-		return "", ErrNoCookie
+		return "", "", ErrNoCookie
 	}
 	for _, c := range cookies {
-		if id, err := m.DecodeTicket(c.Value); err == nil {
-			return id, nil
+		if t, err := m.decodeTicket(c.Value); err == nil {
+			return t.id, t.idHash, nil
 		}
 	}
-	return "", ErrInvalidCookie
+	return "", "", ErrInvalidCookie
 }
 
 // DecodeTicket returns the session id in a session cookie value, or
 // ErrInvalidCookie. It never panics, whatever the input.
 func (m *Manager) DecodeTicket(value string) (string, error) {
+	t, err := m.decodeTicket(value)
+	return t.id, err
+}
+
+// decodeTicket is DecodeTicket, remembering cookies that decoded (see
+// ticketCache).
+func (m *Manager) decodeTicket(value string) (cachedTicket, error) {
 	if value == "" || len(value) > maxTicketLength {
-		return "", ErrInvalidCookie
+		return cachedTicket{}, ErrInvalidCookie
+	}
+	d := sha256.Sum256([]byte(value))
+	now := m.now()
+	if t, ok := m.tickets.get(d, now); ok {
+		return t, nil
 	}
 	var raw []byte
 	if err := securecookie.DecodeMulti(m.cookie.Name, value, &raw, m.codecs...); err != nil {
-		return "", ErrInvalidCookie
+		return cachedTicket{}, ErrInvalidCookie
 	}
 	id := string(raw)
 	if !validID(id) {
-		return "", ErrInvalidCookie
+		return cachedTicket{}, ErrInvalidCookie
 	}
-	return id, nil
+	t := cachedTicket{id: id, idHash: hashID(id), until: now.Add(ticketCacheTTL)}
+	m.tickets.put(d, t)
+	return t, nil
 }

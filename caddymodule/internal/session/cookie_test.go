@@ -97,6 +97,11 @@ func TestBadCookies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The real cookie is used first, so it is in the decoded-ticket cache
+	// while the forgeries below are tried.
+	if _, err := m.Load(ctx, request(good)); err != nil {
+		t.Fatal(err)
+	}
 	flip := func(s string, i int) string {
 		b := []byte(s)
 		if b[i] == 'A' {

@@ -81,9 +81,11 @@ type Config struct {
 	Now func() time.Time
 }
 
-// Manager creates, loads and ends sessions. It holds no session state of
-// its own (no cache): every replica sharing the store sees every change
-// at once. Create it with New; it is safe for concurrent use.
+// Manager creates, loads and ends sessions. Every Load reads the store,
+// so every replica sharing the store sees every change at once; the only
+// memory it keeps is of records it decoded, used when the bytes read are
+// the very bytes decoded before (see recordCache). Create it with New; it
+// is safe for concurrent use.
 type Manager struct {
 	st        store.Store
 	atomic    Atomic
@@ -100,6 +102,8 @@ type Manager struct {
 	onRefresh func(subject string, err error)
 	wait      time.Duration
 	now       func() time.Time
+	decoded   recordCache
+	tickets   ticketCache
 }
 
 // New checks cfg, applies defaults and returns a Manager. It does no I/O.
@@ -219,17 +223,21 @@ func (m *Manager) Create(ctx context.Context, login Login) (*Session, *http.Cook
 // and its reasons (not authenticated; see Reason), ErrUnavailable (the
 // store failed: answer 503, do not redirect).
 func (m *Manager) Load(ctx context.Context, r *http.Request) (*Session, error) {
-	id, err := m.ticket(r)
+	_, h, err := m.ticket(r)
 	if err != nil {
 		return nil, err
 	}
-	return m.LoadID(ctx, id)
+	return m.load(ctx, h)
 }
 
 // LoadID is Load for a session id already taken from a cookie (see
 // DecodeTicket).
 func (m *Manager) LoadID(ctx context.Context, id string) (*Session, error) {
-	h := hashID(id)
+	return m.load(ctx, hashID(id))
+}
+
+// load loads the session whose id hashes to h.
+func (m *Manager) load(ctx context.Context, h string) (*Session, error) {
 	key := m.keys.session(h)
 	raw, rec, err := m.read(ctx, key)
 	if err != nil {

@@ -101,6 +101,9 @@ func (m *Manager) encode(rec *record, key string) ([]byte, error) {
 // parse is treated as absent (ErrNotFound): it was sealed with a key no
 // longer configured, or tampered with.
 func (m *Manager) decode(raw []byte, key string) (*record, error) {
+	if rec, ok := m.decoded.get(key, raw); ok {
+		return rec, nil
+	}
 	pt, err := m.sealer.open(raw, key)
 	if err != nil {
 		return nil, fmt.Errorf("%w (record does not decrypt)", ErrNotFound)
@@ -109,6 +112,7 @@ func (m *Manager) decode(raw []byte, key string) (*record, error) {
 	if err := json.Unmarshal(pt, &rec); err != nil || rec.Version != recordVersion || rec.Subject == "" {
 		return nil, fmt.Errorf("%w (record is malformed)", ErrNotFound)
 	}
+	m.decoded.put(key, raw, &rec)
 	return &rec, nil
 }
 

@@ -13,11 +13,10 @@ import (
 // logging out twice is not an error. Errors are ErrUnavailable.
 func (m *Manager) Logout(ctx context.Context, r *http.Request) (*Session, *http.Cookie, error) {
 	clear := m.ClearCookie()
-	id, err := m.ticket(r)
+	_, h, err := m.ticket(r)
 	if err != nil {
 		return nil, clear, nil
 	}
-	h := hashID(id)
 	key := m.keys.session(h)
 	_, rec, err := m.read(ctx, key)
 	switch {

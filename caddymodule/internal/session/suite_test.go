@@ -62,6 +62,7 @@ func runSuite(t *testing.T, b backend) {
 		{"RefreshRejected", testRefreshRejected},
 		{"RefreshTransient", testRefreshTransient},
 		{"Atomic", testAtomic},
+		{"DecodedRecordFollowsStore", testDecodedRecordFollowsStore},
 	}
 	for _, c := range checks {
 		t.Run(c.name, func(t *testing.T) {
@@ -169,6 +170,9 @@ func testLogout(t *testing.T, b backend) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := other.m.Load(ctx, request(ck)); err != nil {
+		t.Fatalf("Load on another replica before logout: %v", err)
+	}
 	s, clear, err := f.m.Logout(ctx, request(ck))
 	if err != nil || s == nil {
 		t.Fatalf("Logout = %v, %v", s, err)
@@ -179,7 +183,8 @@ func testLogout(t *testing.T, b backend) {
 	if clear.Name != ck.Name || clear.MaxAge >= 0 || clear.Value != "" {
 		t.Errorf("clear cookie = %+v", clear)
 	}
-	// Another replica sees the logout at once: there is no local cache.
+	// Another replica, which decoded the session a moment ago, sees the
+	// logout at once: what it remembers is used only for the same bytes.
 	if _, err := other.m.Load(ctx, request(ck)); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Load after logout on another replica: %v, want ErrNotFound", err)
 	}
@@ -392,5 +397,43 @@ func testBackchannelLogout(t *testing.T, b backend) {
 	}
 	if _, err := f.m.BackchannelLogout(ctx, "", ""); err == nil {
 		t.Error("BackchannelLogout without sub and sid succeeded")
+	}
+}
+
+// testDecodedRecordFollowsStore shows a replica's memory of decoded
+// records never hides a change another replica made in the store.
+func testDecodedRecordFollowsStore(t *testing.T, b backend) {
+	clk := newClock()
+	cfg := Config{Keys: [][]byte{testKey()}, KeyPrefix: "dr-" + fmt.Sprint(time.Now().UnixNano()), Now: clk.Now,
+		IdleTimeout: time.Hour, TouchInterval: time.Minute}
+	a, other := newFixture(t, b, cfg), newFixture(t, b, cfg)
+	ctx := t.Context()
+	created, ck, err := a.m.Create(ctx, testLogin("grace", clk.Now()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if s, err := other.m.Load(ctx, request(ck)); err != nil || !s.LastSeen.Equal(created.LastSeen) {
+			t.Fatalf("Load = %v, %v", s, err)
+		}
+	}
+	// a touches the record; other must read the new last-seen time.
+	clk.Advance(2 * time.Minute)
+	touched, err := a.m.Load(ctx, request(ck))
+	if err != nil || !touched.LastSeen.Equal(clk.Now()) {
+		t.Fatalf("Load after the touch interval = %v, %v; want last seen now", touched, err)
+	}
+	s, err := other.m.Load(ctx, request(ck))
+	if err != nil || !s.LastSeen.Equal(touched.LastSeen) {
+		t.Fatalf("other replica after a touch: %v, %v; want last seen %v", s, err, touched.LastSeen)
+	}
+	// Bytes in the store that do not open are refused, even for a key
+	// whose earlier bytes were decoded.
+	key := other.m.keys.session(created.IDHash)
+	if err := other.store.Set(ctx, key, []byte("\x01tampered record bytes, not a sealed record"), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.m.Load(ctx, request(ck)); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Load of a tampered record: %v, want ErrNotFound", err)
 	}
 }

@@ -1,0 +1,71 @@
+package session
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"testing"
+	"time"
+)
+
+// TestCachesBounded shows neither decoded-record nor decoded-ticket memory
+// grows past its bound however many sessions are used.
+func TestCachesBounded(t *testing.T) {
+	t.Parallel()
+	m := newMemoryManager(t, Config{})
+	ctx := t.Context()
+	n := max(recordCacheSize, ticketCacheSize) + 100
+	for i := range n {
+		_, ck, err := m.Create(ctx, testLogin(fmt.Sprint("user-", i), time.Now()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := m.Load(ctx, request(ck)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := m.decoded.len(); got != recordCacheSize {
+		t.Errorf("decoded records kept = %d, want the bound %d", got, recordCacheSize)
+	}
+	if got := m.tickets.len(); got != ticketCacheSize {
+		t.Errorf("decoded tickets kept = %d, want the bound %d", got, ticketCacheSize)
+	}
+}
+
+// TestForgedCookiesNotRemembered shows cookies that do not decode are
+// never added, so forged cookies cannot fill the ticket cache.
+func TestForgedCookiesNotRemembered(t *testing.T) {
+	t.Parallel()
+	m := newMemoryManager(t, Config{})
+	foreign := newMemoryManager(t, Config{})
+	for i := range 50 {
+		_, ck, err := foreign.Create(t.Context(), testLogin(fmt.Sprint("mallory-", i), time.Now()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := m.Load(t.Context(), request(ck)); err == nil {
+			t.Fatal("a cookie sealed with another key was accepted")
+		}
+	}
+	if got := m.tickets.len(); got != 0 {
+		t.Fatalf("ticket cache holds %d entries after only forged cookies", got)
+	}
+}
+
+// TestTicketCacheExpires shows a remembered cookie is decoded afresh once
+// ticketCacheTTL has passed, so the cookie's own age limit applies again.
+func TestTicketCacheExpires(t *testing.T) {
+	t.Parallel()
+	var c ticketCache
+	d := sha256.Sum256([]byte("cookie"))
+	now := time.Now()
+	c.put(d, cachedTicket{id: "id", idHash: "h", until: now.Add(ticketCacheTTL)})
+	if _, ok := c.get(d, now.Add(ticketCacheTTL-time.Second)); !ok {
+		t.Fatal("fresh entry not found")
+	}
+	if _, ok := c.get(d, now.Add(ticketCacheTTL)); ok {
+		t.Fatal("entry used at its expiry")
+	}
+	if _, ok := c.get(sha256.Sum256([]byte("cookie2")), now); ok {
+		t.Fatal("another cookie's digest found")
+	}
+}
