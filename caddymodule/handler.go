@@ -279,7 +279,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	// the chain (e.g. `portcullis /admin/*` before `portcullis`) keeps
 	// that principal: its credential and client copies of identity
 	// headers are already gone, and this route adds its own requirements.
-	prior, chained := caddyhttp.GetVar(r.Context(), principalVar).(principal.Principal)
+	var prior principal.Principal
+	id, chained := caddyhttp.GetVar(r.Context(), principalVar).(*requestIdentity)
+	if chained {
+		prior = id.p
+	}
 	if !chained {
 		h.stripper.strip(r.Header)
 	}
@@ -407,8 +411,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	h.record(ev, start)
 
 	h.forward(r, rid, cred)
-	setIdentity(r, repl, h.ih, p)
-	caddyhttp.SetVar(r.Context(), principalVar, p)
+	caddyhttp.SetVar(r.Context(), principalVar, setIdentity(r, repl, h.ih, p))
 	if !h.rateLimit(w, r, repl, ev, p) {
 		return nil
 	}
@@ -558,8 +561,9 @@ func (h *Handler) stepUpNeeded(p principal.Principal) (time.Duration, []string, 
 	return maxAge, h.ACR, false
 }
 
-// principalVar is the request variable that carries the principal to
-// later portcullis handlers of the same request.
+// principalVar is the request variable that carries the request's
+// *requestIdentity (the principal it was allowed as) to later portcullis
+// handlers of the same request.
 const principalVar = "portcullis.principal"
 
 // acceptsSessions reports whether browser sessions are configured and

@@ -52,11 +52,19 @@ func newTestHandler(t *testing.T, h Handler) (*Handler, testKey) {
 
 // upstream records the request the next handler receives.
 type upstream struct {
-	called bool
-	header http.Header
+	called       bool
+	header       http.Header
+	placeholders string
 }
 
+// identityPlaceholders is what upstream expands, as a header_up or a log
+// field would.
+const identityPlaceholders = "{http.auth.user.id}|{http.auth.user.method}|{http.auth.user.key_id}|{http.auth.user.name}|" +
+	"{http.auth.user.email}|{http.auth.user.scopes}|{http.auth.user.groups}|{http.auth.user.other}"
+
 func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
+	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	u.placeholders = repl.ReplaceKnown(identityPlaceholders, "")
 	u.called, u.header = true, r.Header.Clone()
 	w.WriteHeader(http.StatusOK)
 	return nil
@@ -172,6 +180,11 @@ func TestHandlerForwardsIdentityNotCredentials(t *testing.T) {
 			t.Errorf("%s = %q, want exactly [%q]", name, got, v)
 		}
 	}
+	// The placeholders answer for the principal; an unknown one stays as
+	// written, as Caddy leaves unknown placeholders.
+	if want := "ci-bot|api_key|" + k.id + "|CIX-Evil: 1||orders:read||{http.auth.user.other}"; up.placeholders != want {
+		t.Errorf("placeholders = %q, want %q", up.placeholders, want)
+	}
 	if up.header.Get("X-Api-Key") != "" {
 		t.Error("the API key was forwarded upstream")
 	}
@@ -199,6 +212,11 @@ func TestHandlerAuthorizationForwarding(t *testing.T) {
 		_, up := serve(t, h, "GET", map[string][]string{"X-Api-Key": {k.key}, "Authorization": {"Basic dXNlcjpwYXNz"}})
 		if got := up.header.Get("Authorization"); !up.called || (got != "") == !fwd {
 			t.Fatalf("forward_authorization %v: upstream Authorization = %q", fwd, got)
+		}
+		// The placeholders answer for the principal; an unknown one stays as
+		// written, as Caddy leaves unknown placeholders.
+		if want := "ci-bot|api_key|" + k.id + "|CIX-Evil: 1||orders:read||{http.auth.user.other}"; up.placeholders != want {
+			t.Errorf("placeholders = %q, want %q", up.placeholders, want)
 		}
 		if up.header.Get("X-Api-Key") != "" {
 			t.Fatal("the API key header reached the upstream")
@@ -258,7 +276,10 @@ func TestIdentityHeaderNames(t *testing.T) {
 func BenchmarkHandlerAPIKey(b *testing.B) {
 	t := &testing.T{}
 	h, k := newTestHandler(t, Handler{Require: []RequireConfig{{Scopes: []string{"orders:read"}}}})
-	up := &upstream{}
+	up := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		w.WriteHeader(http.StatusOK)
+		return nil
+	})
 	b.ReportAllocs()
 	for b.Loop() {
 		r := httptest.NewRequest("GET", "http://gw.test/orders", nil)

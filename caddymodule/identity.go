@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/principal"
 )
@@ -133,30 +134,80 @@ func sameHeaderName(name, norm string) bool {
 }
 
 // setIdentity writes the principal's identity into the request headers
-// sent upstream and into the `http.auth.user.*` placeholders (the same
-// names Caddy's basic_auth uses, so log and header_up work unchanged).
-func setIdentity(r *http.Request, repl *caddy.Replacer, ih IdentityHeaders, p principal.Principal) {
-	set := func(name, value string) {
-		if value != "" {
-			r.Header.Set(name, sanitizeHeaderValue(value))
+// sent upstream and makes the `http.auth.user.*` placeholders (the same
+// names Caddy's basic_auth uses, so log and header_up work unchanged)
+// answer for it. The placeholders are served by one provider per request,
+// registered on the first call; a later portcullis handler in the chain
+// updates what it answers. It returns the request's identity record,
+// which the caller keeps in the principal variable.
+func setIdentity(r *http.Request, repl *caddy.Replacer, ih IdentityHeaders, p principal.Principal) *requestIdentity {
+	id, ok := caddyhttp.GetVar(r.Context(), principalVar).(*requestIdentity)
+	if !ok {
+		id = &requestIdentity{}
+		repl.Map(id.placeholder)
+	}
+	id.p = p
+	v := &id.values
+	v[idSubject], v[idMethod], v[idKeyID] = sanitizeHeaderValue(p.Subject), string(p.Method), sanitizeHeaderValue(p.KeyID)
+	v[idName], v[idEmail] = sanitizeHeaderValue(p.Name), sanitizeHeaderValue(p.Email)
+	v[idScopes], v[idGroups] = sanitizeHeaderValue(strings.Join(p.Scopes, " ")), sanitizeHeaderValue(strings.Join(p.Groups, ","))
+	for i, name := range [...]string{idSubject: ih.Subject, idMethod: ih.Method, idKeyID: ih.KeyID, idName: ih.Name,
+		idEmail: ih.Email, idScopes: ih.Scopes, idGroups: ih.Groups} {
+		if v[i] != "" {
+			r.Header.Set(name, v[i])
 		}
 	}
-	scopes, groups := strings.Join(p.Scopes, " "), strings.Join(p.Groups, ",")
-	set(ih.Subject, p.Subject)
-	set(ih.Method, string(p.Method))
-	set(ih.KeyID, p.KeyID)
-	set(ih.Name, p.Name)
-	set(ih.Email, p.Email)
-	set(ih.Scopes, scopes)
-	set(ih.Groups, groups)
+	return id
+}
 
-	repl.Set("http.auth.user.id", p.Subject)
-	repl.Set("http.auth.user.method", string(p.Method))
-	repl.Set("http.auth.user.key_id", p.KeyID)
-	repl.Set("http.auth.user.name", p.Name)
-	repl.Set("http.auth.user.email", p.Email)
-	repl.Set("http.auth.user.scopes", scopes)
-	repl.Set("http.auth.user.groups", groups)
+// Indexes of requestIdentity.values.
+const (
+	idSubject = iota
+	idMethod
+	idKeyID
+	idName
+	idEmail
+	idScopes
+	idGroups
+	idCount
+)
+
+// requestIdentity is the principal a request was allowed as. It answers
+// the `http.auth.user.*` placeholders lazily: registering one provider
+// costs less than writing seven entries into the replacer's map on every
+// request, most of which nothing reads.
+type requestIdentity struct {
+	p principal.Principal
+	// values are the identity as sent upstream, control characters removed.
+	values [idCount]string
+}
+
+// placeholderPrefix starts every identity placeholder.
+const placeholderPrefix = "http.auth.user."
+
+// placeholder is a caddy.ReplacerFunc for the identity placeholders.
+func (id *requestIdentity) placeholder(key string) (any, bool) {
+	name, ok := strings.CutPrefix(key, placeholderPrefix)
+	if !ok {
+		return nil, false
+	}
+	switch name {
+	case "id":
+		return id.values[idSubject], true
+	case "method":
+		return id.values[idMethod], true
+	case "key_id":
+		return id.values[idKeyID], true
+	case "name":
+		return id.values[idName], true
+	case "email":
+		return id.values[idEmail], true
+	case "scopes":
+		return id.values[idScopes], true
+	case "groups":
+		return id.values[idGroups], true
+	}
+	return nil, false
 }
 
 // sanitizeHeaderValue drops control characters (CR, LF, NUL …) so a
