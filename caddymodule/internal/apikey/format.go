@@ -105,7 +105,10 @@ func Parse(prefix, s string) (Key, error) {
 	}
 	k := Key{Prefix: prefix, ID: rest[:IDLength], Secret: rest[IDLength+1 : IDLength+1+SecretLength]}
 	sum := rest[IDLength+1+SecretLength:]
-	if !isBase62(k.ID) || !isBase62(k.Secret) || sum != checksum(s[:len(s)-ChecksumLength]) {
+	if !isBase62(k.ID) || !isBase62(k.Secret) {
+		return Key{}, ErrMalformed
+	}
+	if want := checksumBytes(s[:len(s)-ChecksumLength]); sum != string(want[:]) {
 		return Key{}, ErrMalformed
 	}
 	return k, nil
@@ -118,19 +121,33 @@ func LooksLike(prefix, s string) bool {
 	return len(s) > len(prefix)+1 && s[len(prefix)] == '_' && s[:len(prefix)] == prefix
 }
 
+// checksum returns the base62 CRC-32 of body that ends a key.
 func checksum(body string) string {
+	out := checksumBytes(body)
+	return string(out[:])
+}
+
+func checksumBytes(body string) [ChecksumLength]byte {
 	n := crc32.ChecksumIEEE([]byte(body))
 	var out [ChecksumLength]byte
 	for i := ChecksumLength - 1; i >= 0; i-- {
 		out[i] = alphabet[n%62]
 		n /= 62
 	}
-	return string(out[:])
+	return out
 }
+
+// base62 marks the bytes of alphabet.
+var base62 = func() (t [256]bool) {
+	for i := 0; i < len(alphabet); i++ {
+		t[alphabet[i]] = true
+	}
+	return t
+}()
 
 func isBase62(s string) bool {
 	for i := 0; i < len(s); i++ {
-		if strings.IndexByte(alphabet, s[i]) < 0 {
+		if !base62[s[i]] {
 			return false
 		}
 	}

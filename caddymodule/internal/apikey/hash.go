@@ -6,7 +6,10 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"fmt"
+	"hash"
+	"io"
 	"strings"
+	"sync"
 )
 
 // Hash algorithms, written before the digest in a stored hash
@@ -25,11 +28,18 @@ const (
 // with AlgSHA256.
 type Hasher struct {
 	pepper []byte
+	// macs holds keyed HMAC states for reuse (Reset is far cheaper than
+	// keying a new one); nil without a pepper.
+	macs *sync.Pool
 }
 
 // NewHasher returns a Hasher; a non-empty pepper selects AlgHMACSHA256.
 func NewHasher(pepper []byte) Hasher {
-	return Hasher{pepper: append([]byte(nil), pepper...)}
+	h := Hasher{pepper: append([]byte(nil), pepper...)}
+	if len(h.pepper) > 0 {
+		h.macs = &sync.Pool{New: func() any { return hmac.New(sha256.New, h.pepper) }}
+	}
+	return h
 }
 
 // Alg returns the algorithm this hasher produces.
@@ -50,10 +60,17 @@ func (h Hasher) digest(key string) [sha256.Size]byte {
 	if len(h.pepper) == 0 {
 		return sha256.Sum256([]byte(key))
 	}
-	m := hmac.New(sha256.New, h.pepper)
-	m.Write([]byte(key))
+	var m hash.Hash
+	if h.macs != nil {
+		m = h.macs.Get().(hash.Hash)
+		defer h.macs.Put(m)
+		m.Reset()
+	} else {
+		m = hmac.New(sha256.New, h.pepper)
+	}
+	io.WriteString(m, key)
 	var out [sha256.Size]byte
-	copy(out[:], m.Sum(nil))
+	m.Sum(out[:0])
 	return out
 }
 
