@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/apikey"
 )
@@ -276,6 +278,8 @@ func TestIdentityHeaderNames(t *testing.T) {
 func BenchmarkHandlerAPIKey(b *testing.B) {
 	t := &testing.T{}
 	h, k := newTestHandler(t, Handler{Require: []RequireConfig{{Scopes: []string{"orders:read"}}}})
+	// Audit events are encoded as in production, then discarded.
+	h.app.audit = zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(io.Discard), zap.InfoLevel))
 	up := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		w.WriteHeader(http.StatusOK)
 		return nil
