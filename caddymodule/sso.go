@@ -86,30 +86,55 @@ func (s *SessionConfig) cookieConfig() (session.CookieConfig, error) {
 }
 
 // stripOurCookies removes the session and login-flow cookies from the
-// request sent upstream, keeping the application's own cookies.
+// request sent upstream, keeping the application's own cookies byte for
+// byte. It reads the Cookie headers as they came and allocates only when
+// one of ours is present.
 func stripOurCookies(r *http.Request, name string) {
-	if r.Header.Get("Cookie") == "" {
-		return
-	}
-	cookies := r.Cookies()
-	keep := cookies[:0]
-	for _, c := range cookies {
-		if c.Name != name && !strings.HasPrefix(c.Name, name+"-flow-") {
-			keep = append(keep, c)
+	values := r.Header["Cookie"]
+	found := false
+	for _, v := range values {
+		if hasOurCookie(v, name) {
+			found = true
+			break
 		}
 	}
-	if len(keep) == len(cookies) {
+	if !found {
 		return
 	}
-	r.Header.Del("Cookie")
+	var keep []string
+	for _, v := range values {
+		for part := range strings.SplitSeq(v, ";") {
+			if p := strings.TrimSpace(part); p != "" && !isOurCookie(p, name) {
+				keep = append(keep, p)
+			}
+		}
+	}
 	if len(keep) == 0 {
+		delete(r.Header, "Cookie")
 		return
 	}
-	parts := make([]string, len(keep))
-	for i, c := range keep {
-		parts[i] = c.Name + "=" + c.Value
+	r.Header["Cookie"] = []string{strings.Join(keep, "; ")}
+}
+
+// hasOurCookie reports whether the Cookie header value v holds one of ours.
+func hasOurCookie(v, name string) bool {
+	for v != "" {
+		var part string
+		part, v, _ = strings.Cut(v, ";")
+		if isOurCookie(strings.TrimSpace(part), name) {
+			return true
+		}
 	}
-	r.Header.Set("Cookie", strings.Join(parts, "; "))
+	return false
+}
+
+// isOurCookie reports whether the cookie pair "n=v" is the session cookie
+// or a login-flow cookie. Browsers send names as set, so the match is exact.
+func isOurCookie(pair, name string) bool {
+	n, _, _ := strings.Cut(pair, "=")
+	n = strings.TrimSpace(n)
+	rest, ok := strings.CutPrefix(n, name)
+	return ok && (rest == "" || strings.HasPrefix(rest, "-flow-"))
 }
 
 // writePage writes a page built by oidcflow.
