@@ -278,20 +278,26 @@ func TestIdentityHeaderNames(t *testing.T) {
 func BenchmarkHandlerAPIKey(b *testing.B) {
 	t := &testing.T{}
 	h, k := newTestHandler(t, Handler{Require: []RequireConfig{{Scopes: []string{"orders:read"}}}})
-	// Audit events are encoded as in production, then discarded.
+	benchHandler(b, h, func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+k.key) })
+}
+
+// benchHandler measures allowed requests through h, each prepared by
+// prepare, with audit events encoded as in production and then discarded.
+func benchHandler(b *testing.B, h *Handler, prepare func(r *http.Request)) {
+	b.Helper()
 	h.app.audit = zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(io.Discard), zap.InfoLevel))
-	up := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+	next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		w.WriteHeader(http.StatusOK)
 		return nil
 	})
 	b.ReportAllocs()
 	for b.Loop() {
 		r := httptest.NewRequest("GET", "http://gw.test/orders", nil)
-		r.Header.Set("Authorization", "Bearer "+k.key)
+		prepare(r)
 		w := httptest.NewRecorder()
 		r = caddyhttp.PrepareRequest(r, caddy.NewReplacer(), w, nil)
-		if err := h.ServeHTTP(w, r, up); err != nil || w.Code != 200 {
-			b.Fatalf("status %d: %v", w.Code, err)
+		if err := h.ServeHTTP(w, r, next); err != nil || w.Code != 200 {
+			b.Fatalf("status %d: %v %s", w.Code, err, w.Body)
 		}
 	}
 }

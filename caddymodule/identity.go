@@ -191,23 +191,17 @@ func (id *requestIdentity) placeholder(key string) (any, bool) {
 	if !ok {
 		return nil, false
 	}
-	switch name {
-	case "id":
-		return id.values[idSubject], true
-	case "method":
-		return id.values[idMethod], true
-	case "key_id":
-		return id.values[idKeyID], true
-	case "name":
-		return id.values[idName], true
-	case "email":
-		return id.values[idEmail], true
-	case "scopes":
-		return id.values[idScopes], true
-	case "groups":
-		return id.values[idGroups], true
+	i, ok := placeholderIndex[name]
+	if !ok {
+		return nil, false
 	}
-	return nil, false
+	return id.values[i], true
+}
+
+// placeholderIndex maps `http.auth.user.<name>` to requestIdentity.values.
+var placeholderIndex = map[string]int{
+	"id": idSubject, "method": idMethod, "key_id": idKeyID, "name": idName,
+	"email": idEmail, "scopes": idScopes, "groups": idGroups,
 }
 
 // sanitizeHeaderValue drops control characters (CR, LF, NUL …) so a

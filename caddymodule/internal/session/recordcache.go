@@ -3,7 +3,6 @@ package session
 import (
 	"bytes"
 	"slices"
-	"sync"
 )
 
 // recordCacheSize bounds the decoded records kept in memory: enough for
@@ -20,8 +19,7 @@ const recordCacheSize = 4096
 // at once on every replica, as without the cache. It saves about half of
 // a Load's CPU.
 type recordCache struct {
-	mu      sync.Mutex
-	entries map[string]cachedRecord
+	entries bounded[string, cachedRecord]
 }
 
 // cachedRecord is one decoded record and the sealed bytes it came from.
@@ -33,9 +31,7 @@ type cachedRecord struct {
 // get returns a copy of the record decoded from sealed at key, if it is
 // the last one decoded there.
 func (c *recordCache) get(key string, sealed []byte) (*record, bool) {
-	c.mu.Lock()
-	e, ok := c.entries[key]
-	c.mu.Unlock()
+	e, ok := c.entries.get(key)
 	if !ok || !bytes.Equal(e.sealed, sealed) {
 		return nil, false
 	}
@@ -50,23 +46,8 @@ func (c *recordCache) put(key string, sealed []byte, rec *record) {
 	e := cachedRecord{sealed: bytes.Clone(sealed), rec: *rec}
 	e.rec.Claims.Groups = slices.Clip(e.rec.Claims.Groups)
 	e.rec.Claims.AMR = slices.Clip(e.rec.Claims.AMR)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.entries == nil {
-		c.entries = make(map[string]cachedRecord)
-	}
-	if _, ok := c.entries[key]; !ok && len(c.entries) >= recordCacheSize {
-		for k := range c.entries {
-			delete(c.entries, k)
-			break
-		}
-	}
-	c.entries[key] = e
+	c.entries.put(key, e, recordCacheSize)
 }
 
 // len returns the number of entries, for tests.
-func (c *recordCache) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.entries)
-}
+func (c *recordCache) len() int { return c.entries.len() }

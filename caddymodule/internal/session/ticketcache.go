@@ -2,7 +2,6 @@ package session
 
 import (
 	"crypto/sha256"
-	"sync"
 	"time"
 )
 
@@ -24,8 +23,7 @@ const (
 // a valid cookie. Only cookies that decoded are added, so a flood of
 // forged cookies does not fill it.
 type ticketCache struct {
-	mu      sync.Mutex
-	entries map[[sha256.Size]byte]cachedTicket
+	entries bounded[[sha256.Size]byte, cachedTicket]
 }
 
 // cachedTicket is the session id (and its hash) in a decoded cookie.
@@ -36,9 +34,7 @@ type cachedTicket struct {
 
 // get returns the entry for the cookie with digest d, if fresh at now.
 func (c *ticketCache) get(d [sha256.Size]byte, now time.Time) (cachedTicket, bool) {
-	c.mu.Lock()
-	e, ok := c.entries[d]
-	c.mu.Unlock()
+	e, ok := c.entries.get(d)
 	if !ok || !now.Before(e.until) {
 		return cachedTicket{}, false
 	}
@@ -47,23 +43,8 @@ func (c *ticketCache) get(d [sha256.Size]byte, now time.Time) (cachedTicket, boo
 
 // put remembers the cookie with digest d as holding e.
 func (c *ticketCache) put(d [sha256.Size]byte, e cachedTicket) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.entries == nil {
-		c.entries = make(map[[sha256.Size]byte]cachedTicket)
-	}
-	if _, ok := c.entries[d]; !ok && len(c.entries) >= ticketCacheSize {
-		for k := range c.entries {
-			delete(c.entries, k)
-			break
-		}
-	}
-	c.entries[d] = e
+	c.entries.put(d, e, ticketCacheSize)
 }
 
 // len returns the number of entries, for tests.
-func (c *ticketCache) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.entries)
-}
+func (c *ticketCache) len() int { return c.entries.len() }
