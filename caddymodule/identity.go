@@ -46,6 +46,9 @@ func (ih IdentityHeaders) withDefaults() (IdentityHeaders, error) {
 			*f.dst = f.def
 		}
 	}
+	for _, f := range []*string{&out.Subject, &out.Email, &out.Name, &out.Groups, &out.Scopes, &out.Method, &out.KeyID} {
+		*f = http.CanonicalHeaderKey(*f) // set directly in the header map on every request
+	}
 	seen := map[string]bool{}
 	for _, n := range out.names() {
 		if err := validHeaderName(n); err != nil {
@@ -151,10 +154,20 @@ func setIdentity(r *http.Request, repl *caddy.Replacer, ih IdentityHeaders, p pr
 	v[idSubject], v[idMethod], v[idKeyID] = sanitizeHeaderValue(p.Subject), string(p.Method), sanitizeHeaderValue(p.KeyID)
 	v[idName], v[idEmail] = sanitizeHeaderValue(p.Name), sanitizeHeaderValue(p.Email)
 	v[idScopes], v[idGroups] = sanitizeHeaderValue(strings.Join(p.Scopes, " ")), sanitizeHeaderValue(strings.Join(p.Groups, ","))
+	// One backing array for every header value set, instead of one
+	// allocation per header; the names are canonical already.
+	n := 0
+	for i := range v {
+		if v[i] != "" {
+			n++
+		}
+	}
+	vals := make([]string, 0, n)
 	for i, name := range [...]string{idSubject: ih.Subject, idMethod: ih.Method, idKeyID: ih.KeyID, idName: ih.Name,
 		idEmail: ih.Email, idScopes: ih.Scopes, idGroups: ih.Groups} {
 		if v[i] != "" {
-			r.Header.Set(name, v[i])
+			vals = append(vals, v[i])
+			r.Header[name] = vals[len(vals)-1 : len(vals) : len(vals)]
 		}
 	}
 	return id
