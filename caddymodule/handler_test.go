@@ -81,6 +81,8 @@ func serve(t *testing.T, h *Handler, method string, headers map[string][]string)
 	w := httptest.NewRecorder()
 	repl := caddy.NewReplacer()
 	r = caddyhttp.PrepareRequest(r, repl, w, nil)
+	// As basic_auth in front of portcullis would; portcullis's identity wins.
+	repl.Set("http.auth.user.id", "basic-auth-user")
 	up := &upstream{}
 	if err := h.ServeHTTP(w, r, up); err != nil {
 		t.Fatalf("ServeHTTP: %v", err)

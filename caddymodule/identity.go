@@ -147,6 +147,10 @@ func setIdentity(r *http.Request, repl *caddy.Replacer, ih IdentityHeaders, p pr
 	id, ok := caddyhttp.GetVar(r.Context(), principalVar).(*requestIdentity)
 	if !ok {
 		id = &requestIdentity{}
+		// Values an earlier handler set (basic_auth, vars) would answer
+		// before a provider; the identity we allowed must win, as when
+		// these were Set.
+		repl.DeleteByPrefix(placeholderPrefix)
 		repl.Map(id.placeholder)
 	}
 	id.p = p

@@ -35,6 +35,13 @@ func (b *bounded[K, V]) put(k K, v V, limit int) {
 	b.m[k] = v
 }
 
+// remove deletes k.
+func (b *bounded[K, V]) remove(k K) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.m, k)
+}
+
 // len returns the number of entries.
 func (b *bounded[K, V]) len() int {
 	b.mu.Lock()

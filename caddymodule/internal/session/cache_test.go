@@ -3,6 +3,7 @@ package session
 import (
 	"crypto/sha256"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -67,5 +68,50 @@ func TestTicketCacheExpires(t *testing.T) {
 	}
 	if _, ok := c.get(sha256.Sum256([]byte("cookie2")), now); ok {
 		t.Fatal("another cookie's digest found")
+	}
+}
+
+// TestCacheForgetsEndedSessions shows a logout drops the decoded record,
+// so an ended session's tokens do not stay in memory until evicted.
+func TestCacheForgetsEndedSessions(t *testing.T) {
+	t.Parallel()
+	m := newMemoryManager(t, Config{})
+	_, ck, err := m.Create(t.Context(), testLogin("ivan", time.Now()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Load(t.Context(), request(ck)); err != nil {
+		t.Fatal(err)
+	}
+	if m.decoded.len() != 1 {
+		t.Fatalf("decoded records = %d after a Load, want 1", m.decoded.len())
+	}
+	if _, _, err := m.Logout(t.Context(), request(ck)); err != nil {
+		t.Fatal(err)
+	}
+	if m.decoded.len() != 0 {
+		t.Fatalf("decoded records = %d after logout, want 0", m.decoded.len())
+	}
+}
+
+// TestLargeRecordsNotCached shows records over maxCachedRecord are decoded
+// on every Load rather than kept, bounding the cache in bytes.
+func TestLargeRecordsNotCached(t *testing.T) {
+	t.Parallel()
+	m := newMemoryManager(t, Config{})
+	login := testLogin("judy", time.Now())
+	login.Tokens.IDToken = strings.Repeat("x", maxCachedRecord)
+	_, ck, err := m.Create(t.Context(), login)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		s, err := m.Load(t.Context(), request(ck))
+		if err != nil || s.Tokens.IDToken != login.Tokens.IDToken {
+			t.Fatalf("Load = %v, %v", s, err)
+		}
+	}
+	if m.decoded.len() != 0 {
+		t.Fatalf("decoded records = %d for an oversized record, want 0", m.decoded.len())
 	}
 }

@@ -285,6 +285,7 @@ func (m *Manager) checkExpiry(ctx context.Context, key string, rec *record, now 
 	default:
 		return nil
 	}
+	m.decoded.forget(key)
 	_ = m.atomic.Remove(ctx, key)
 	return &expiredError{absolute: absolute}
 }

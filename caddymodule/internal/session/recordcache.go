@@ -10,6 +10,12 @@ import (
 // entry makes room, and a miss only costs one decryption and decode.
 const recordCacheSize = 4096
 
+// maxCachedRecord bounds the sealed size of a record worth remembering,
+// so that the cache's memory stays bounded in bytes (about
+// recordCacheSize × 2 × maxCachedRecord) even with huge ID tokens or
+// claim sets; larger records are decoded on every Load.
+const maxCachedRecord = 8 << 10
+
 // recordCache remembers the last record decoded for each store key,
 // together with the sealed bytes it came from. It never answers for the
 // store: every Load still reads the store, and the cache is used only
@@ -43,11 +49,18 @@ func (c *recordCache) get(key string, sealed []byte) (*record, bool) {
 // clipped so that a caller appending to a returned record's slices
 // reallocates instead of writing into memory other requests share.
 func (c *recordCache) put(key string, sealed []byte, rec *record) {
+	if len(sealed) > maxCachedRecord {
+		return
+	}
 	e := cachedRecord{sealed: bytes.Clone(sealed), rec: *rec}
 	e.rec.Claims.Groups = slices.Clip(e.rec.Claims.Groups)
 	e.rec.Claims.AMR = slices.Clip(e.rec.Claims.AMR)
 	c.entries.put(key, e, recordCacheSize)
 }
+
+// forget drops key's entry, when the record is removed, so the tokens of
+// an ended session do not stay in memory until evicted.
+func (c *recordCache) forget(key string) { c.entries.remove(key) }
 
 // len returns the number of entries, for tests.
 func (c *recordCache) len() int { return c.entries.len() }

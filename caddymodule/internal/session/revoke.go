@@ -96,7 +96,9 @@ func (m *Manager) deleteIndexed(ctx context.Context, idx string) (int, error) {
 // Only the record's removal must succeed; index entries of a deleted
 // session are harmless and expire.
 func (m *Manager) removeSession(ctx context.Context, h string, rec *record) error {
-	if err := m.atomic.Remove(ctx, m.keys.session(h)); err != nil {
+	key := m.keys.session(h)
+	m.decoded.forget(key)
+	if err := m.atomic.Remove(ctx, key); err != nil {
 		return unavailable("deleting session", err)
 	}
 	_ = m.atomic.RemoveMember(ctx, m.keys.subject(rec.Subject), h)

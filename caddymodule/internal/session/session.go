@@ -19,8 +19,10 @@
 //     session, with an atomic compare-and-swap so a touch never revives a
 //     deleted session or reverts a refresh) and absolute timeout (never
 //     extended). The store TTL is min(idle, remaining absolute).
-//   - No local cache: every Load reads the store once, so a logout or a
-//     back-channel revocation takes effect on every replica at once.
+//   - Every Load reads the store once, so a logout or a back-channel
+//     revocation takes effect on every replica at once. A replica reuses a
+//     record it decoded only when the stored bytes are the very bytes it
+//     decoded (see recordCache).
 //   - IdP tokens are refreshed before they expire, once across all
 //     replicas (a lock in the store); see Refresher.
 //
@@ -90,8 +92,10 @@ type Login struct {
 	Tokens Tokens
 }
 
-// Session is a loaded session. It is a value: Load returns a fresh one
-// each time.
+// Session is a loaded session. Load returns a fresh Session each time,
+// but its Claims (Groups, AMR and Raw with everything inside) may be
+// shared with other requests: treat them as read-only. Principal copies
+// Groups and AMR.
 type Session struct {
 	// IDHash identifies the session in logs, audit events and admin
 	// calls (Manager.Delete): base64url SHA-256 of the session id. It is
