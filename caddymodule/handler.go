@@ -277,16 +277,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	// A request already authenticated by an earlier portcullis handler in
 	// the chain (e.g. `portcullis /admin/*` before `portcullis`) keeps
-	// that principal: its credential and client copies of identity
-	// headers are already gone, and this route adds its own requirements.
+	// that principal: its credential is already gone, and this route adds
+	// its own requirements. Client copies of this handler's identity
+	// headers are stripped in any case (its names may differ from the
+	// earlier handler's); the headers it sets itself come after.
 	var prior principal.Principal
 	id, chained := caddyhttp.GetVar(r.Context(), principalVar).(*requestIdentity)
 	if chained {
 		prior = id.p
 	}
-	if !chained {
-		h.stripper.strip(r.Header)
-	}
+	h.stripper.strip(r.Header)
 	start := time.Now()
 	ev := requestEvent(r, audit.KindDecision, rid, h.Route)
 	if !h.originAllowed(r) {

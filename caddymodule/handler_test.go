@@ -303,3 +303,37 @@ func benchHandler(b *testing.B, h *Handler, prepare func(r *http.Request)) {
 		}
 	}
 }
+
+// TestChainedHandlerStripsItsOwnHeaders chains two portcullis handlers
+// (as `portcullis /admin/*` before `portcullis`) whose identity header
+// names differ: client copies of the second one's names must not reach
+// the upstream either, and it still forwards the first one's principal.
+func TestChainedHandlerStripsItsOwnHeaders(t *testing.T) {
+	t.Parallel()
+	first, k := newTestHandler(t, Handler{})
+	second, _ := newTestHandler(t, Handler{IdentityHeaders: &IdentityHeaders{Subject: "X-User", Email: "X-User-Email"}})
+	up := &upstream{}
+	chain := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		return second.ServeHTTP(w, r, up)
+	})
+	r := httptest.NewRequest("GET", "http://gw.test/admin/x", nil)
+	r.Header["X-Api-Key"] = []string{k.key}
+	r.Header["X-User"] = []string{"admin"}
+	r.Header["x_user-email"] = []string{"boss@example.com"}
+	w := httptest.NewRecorder()
+	r = caddyhttp.PrepareRequest(r, caddy.NewReplacer(), w, nil)
+	if err := first.ServeHTTP(w, r, chain); err != nil || w.Code != 200 || !up.called {
+		t.Fatalf("status %d, upstream called %v: %v", w.Code, up.called, err)
+	}
+	if got := up.header.Values("X-User"); len(got) != 1 || got[0] != "ci-bot" {
+		t.Errorf("X-User = %q, want the principal's subject only", got)
+	}
+	if got := up.header.Values("X-Auth-Subject"); len(got) != 1 || got[0] != "ci-bot" {
+		t.Errorf("X-Auth-Subject = %q, want the first handler's header kept", got)
+	}
+	for name := range up.header {
+		if normalizeHeaderName(name) == "x-user-email" {
+			t.Errorf("client header %q reached the upstream", name)
+		}
+	}
+}
