@@ -337,3 +337,29 @@ func TestChainedHandlerStripsItsOwnHeaders(t *testing.T) {
 		}
 	}
 }
+
+// TestPlaceholdersSurviveHeaderEdits edits an identity header in place,
+// as a later header_up replace would: the placeholders keep the identity
+// the gateway allowed.
+func TestPlaceholdersSurviveHeaderEdits(t *testing.T) {
+	t.Parallel()
+	h, k := newTestHandler(t, Handler{})
+	var got string
+	next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		r.Header["X-Auth-Subject"][0] = "edited"
+		r.Header["X-Auth-Method"][0] = "edited"
+		repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+		got = repl.ReplaceKnown("{http.auth.user.id} {http.auth.user.method}", "")
+		return nil
+	})
+	r := httptest.NewRequest("GET", "http://gw.test/orders", nil)
+	r.Header.Set("X-Api-Key", k.key)
+	w := httptest.NewRecorder()
+	r = caddyhttp.PrepareRequest(r, caddy.NewReplacer(), w, nil)
+	if err := h.ServeHTTP(w, r, next); err != nil {
+		t.Fatal(err)
+	}
+	if got != "ci-bot api_key" {
+		t.Fatalf("placeholders after a header edit = %q, want %q", got, "ci-bot api_key")
+	}
+}

@@ -45,9 +45,7 @@ func (ih IdentityHeaders) withDefaults() (IdentityHeaders, error) {
 		if *f.dst == "" {
 			*f.dst = f.def
 		}
-	}
-	for _, f := range []*string{&out.Subject, &out.Email, &out.Name, &out.Groups, &out.Scopes, &out.Method, &out.KeyID} {
-		*f = http.CanonicalHeaderKey(*f) // set directly in the header map on every request
+		*f.dst = http.CanonicalHeaderKey(*f.dst) // set directly in the header map on every request
 	}
 	seen := map[string]bool{}
 	for _, n := range out.names() {
@@ -158,34 +156,28 @@ func setIdentity(r *http.Request, repl *caddy.Replacer, ih IdentityHeaders, p pr
 	v[idSubject], v[idMethod], v[idKeyID] = sanitizeHeaderValue(p.Subject), string(p.Method), sanitizeHeaderValue(p.KeyID)
 	v[idName], v[idEmail] = sanitizeHeaderValue(p.Name), sanitizeHeaderValue(p.Email)
 	v[idScopes], v[idGroups] = sanitizeHeaderValue(strings.Join(p.Scopes, " ")), sanitizeHeaderValue(strings.Join(p.Groups, ","))
-	// One backing array for every header value set, instead of one
-	// allocation per header; the names are canonical already.
-	n := 0
-	for i := range v {
+	// One backing array for every header value, instead of one allocation
+	// per header; the names are canonical already. A copy, so a later
+	// handler editing a header in place cannot change the placeholders.
+	vals := *v
+	for i, name := range ih.names() {
 		if v[i] != "" {
-			n++
-		}
-	}
-	vals := make([]string, 0, n)
-	for i, name := range [...]string{idSubject: ih.Subject, idMethod: ih.Method, idKeyID: ih.KeyID, idName: ih.Name,
-		idEmail: ih.Email, idScopes: ih.Scopes, idGroups: ih.Groups} {
-		if v[i] != "" {
-			vals = append(vals, v[i])
-			r.Header[name] = vals[len(vals)-1 : len(vals) : len(vals)]
+			r.Header[name] = vals[i : i+1 : i+1]
 		}
 	}
 	return id
 }
 
-// Indexes of requestIdentity.values.
+// Indexes of requestIdentity.values, in the order of
+// IdentityHeaders.names.
 const (
 	idSubject = iota
+	idEmail
+	idName
+	idGroups
+	idScopes
 	idMethod
 	idKeyID
-	idName
-	idEmail
-	idScopes
-	idGroups
 	idCount
 )
 

@@ -118,9 +118,7 @@ func stripOurCookies(r *http.Request, name string) {
 
 // hasOurCookie reports whether the Cookie header value v holds one of ours.
 func hasOurCookie(v, name string) bool {
-	for v != "" {
-		var part string
-		part, v, _ = strings.Cut(v, ";")
+	for part := range strings.SplitSeq(v, ";") {
 		if isOurCookie(strings.TrimSpace(part), name) {
 			return true
 		}

@@ -131,21 +131,21 @@ func (m *Manager) CookieName() string { return m.cookie.Name }
 // is about 200 bytes.
 const maxTicketLength = 1024
 
-// ticket returns the session id in r's session cookie, and its hash:
+// ticket returns the hash of the session id in r's session cookie:
 // ErrNoCookie without one, ErrInvalidCookie if it does not decode with
 // any configured key. If the request carries several cookies of that name
 // (a planted one), any that decodes is used.
-func (m *Manager) ticket(r *http.Request) (id, idHash string, err error) {
+func (m *Manager) ticket(r *http.Request) (idHash string, err error) {
 	cookies := r.CookiesNamed(m.cookie.Name)
 	if len(cookies) == 0 {
-		return "", "", ErrNoCookie
+		return "", ErrNoCookie
 	}
 	for _, c := range cookies {
 		if t, err := m.decodeTicket(c.Value); err == nil {
-			return t.id, t.idHash, nil
+			return t.idHash, nil
 		}
 	}
-	return "", "", ErrInvalidCookie
+	return "", ErrInvalidCookie
 }
 
 // DecodeTicket returns the session id in a session cookie value, or

@@ -223,7 +223,7 @@ func (m *Manager) Create(ctx context.Context, login Login) (*Session, *http.Cook
 // and its reasons (not authenticated; see Reason), ErrUnavailable (the
 // store failed: answer 503, do not redirect).
 func (m *Manager) Load(ctx context.Context, r *http.Request) (*Session, error) {
-	_, h, err := m.ticket(r)
+	h, err := m.ticket(r)
 	if err != nil {
 		return nil, err
 	}

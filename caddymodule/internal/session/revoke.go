@@ -13,7 +13,7 @@ import (
 // logging out twice is not an error. Errors are ErrUnavailable.
 func (m *Manager) Logout(ctx context.Context, r *http.Request) (*Session, *http.Cookie, error) {
 	clear := m.ClearCookie()
-	_, h, err := m.ticket(r)
+	h, err := m.ticket(r)
 	if err != nil {
 		return nil, clear, nil
 	}
