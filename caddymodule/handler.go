@@ -194,7 +194,7 @@ func (h *Handler) setup(app *App) error {
 		if app.signer == nil {
 			return errors.New("assertion: the route asks for an assertion but the portcullis app has no assertion keys")
 		}
-		h.stripper[normalizeHeaderName(h.Assertion.Header)] = struct{}{}
+		h.stripper = h.stripper.with(h.Assertion.Header)
 	}
 	for _, c := range h.RequireClaims {
 		cr := policy.ClaimRequirement{Claim: c.Claim, Values: c.Values}
@@ -262,7 +262,11 @@ func (h *Handler) Validate() error {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	rid := requestIDFor(r, repl)
-	w.Header().Set("X-Request-Id", rid)
+	// One allocation for both copies of the id: the response's now, the
+	// upstream request's in forward (each its own element, capped, so an
+	// append or edit to one never reaches the other).
+	ridVals := []string{rid, rid}
+	w.Header()[requestIDHeader] = ridVals[0:1:1]
 	if rest, ok := strings.CutPrefix(r.URL.Path, h.app.endpointPrefix); ok {
 		h.serveEndpoint(w, r, rid, rest)
 		return nil
@@ -351,7 +355,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		if ok, _ := h.anonymous.MatchWithError(r); ok {
 			ev.Result, ev.Reason = audit.Allow, string(policy.ReasonAnonymous)
 			h.record(ev, start)
-			h.forward(r, rid, cred)
+			h.forward(r, ridVals[1:2:2], cred)
 			if !h.rateLimit(w, r, repl, ev, principal.Principal{}) {
 				return nil
 			}
@@ -410,7 +414,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	ev.Result, ev.Reason = audit.Allow, string(policy.ReasonAllowed)
 	h.record(ev, start)
 
-	h.forward(r, rid, cred)
+	h.forward(r, ridVals[1:2:2], cred)
 	caddyhttp.SetVar(r.Context(), principalVar, setIdentity(r, repl, h.ih, p))
 	if !h.rateLimit(w, r, repl, ev, p) {
 		return nil
@@ -426,8 +430,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 }
 
 // forward removes the credential from the request sent upstream and
-// adds the request id.
-func (h *Handler) forward(r *http.Request, rid string, cred credential.Credential) {
+// adds the request id (rid is the header's value, the id alone).
+func (h *Handler) forward(r *http.Request, rid []string, cred credential.Credential) {
 	r.Header.Del(h.extractor.APIKeyHeader)
 	if h.app.sessions != nil {
 		stripOurCookies(r, h.app.sessions.CookieName())
@@ -435,7 +439,7 @@ func (h *Handler) forward(r *http.Request, rid string, cred credential.Credentia
 	if !h.ForwardAuthorization {
 		r.Header.Del("Authorization")
 	}
-	r.Header.Set("X-Request-Id", rid)
+	r.Header[requestIDHeader] = rid
 }
 
 // deny records a refusal and answers it. On a resource-bound route, 401

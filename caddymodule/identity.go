@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
@@ -87,15 +88,25 @@ func normalizeHeaderName(name string) string {
 }
 
 // identityStripper removes client copies of identity headers. It holds
-// the normalized names (see normalizeHeaderName).
-type identityStripper map[string]struct{}
+// the normalized names (see normalizeHeaderName), without duplicates; a
+// slice, because it is walked once per request header on every request.
+type identityStripper []string
 
 func newIdentityStripper(ih IdentityHeaders) identityStripper {
-	s := identityStripper{}
+	var s identityStripper
 	for _, n := range append(ih.names(), "X-Request-Id") {
-		s[normalizeHeaderName(n)] = struct{}{}
+		s = s.with(n)
 	}
 	return s
+}
+
+// with returns s with name added, unless it is there already.
+func (s identityStripper) with(name string) identityStripper {
+	n := normalizeHeaderName(name)
+	if slices.Contains(s, n) {
+		return s
+	}
+	return append(s, n)
 }
 
 // strip removes every request header that any upstream could read as
@@ -104,7 +115,7 @@ func newIdentityStripper(ih IdentityHeaders) identityStripper {
 // every request, so it compares without allocating.
 func (s identityStripper) strip(h http.Header) {
 	for name := range h {
-		for id := range s {
+		for _, id := range s {
 			if sameHeaderName(name, id) {
 				delete(h, name)
 				break

@@ -11,6 +11,9 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
 
+// requestIDHeader carries the request id, in canonical form.
+const requestIDHeader = "X-Request-Id"
+
 // maxRequestIDLength bounds an accepted incoming X-Request-Id.
 const maxRequestIDLength = 128
 
@@ -22,7 +25,7 @@ const maxRequestIDLength = 128
 func requestIDFor(r *http.Request, repl *caddy.Replacer) string {
 	id := ""
 	if trusted, _ := caddyhttp.GetVar(r.Context(), caddyhttp.TrustedProxyVarKey).(bool); trusted {
-		if v := r.Header.Get("X-Request-Id"); validRequestID(v) {
+		if v := r.Header.Get(requestIDHeader); validRequestID(v) {
 			id = v
 		}
 	}

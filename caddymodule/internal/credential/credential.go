@@ -61,7 +61,10 @@ type Extractor struct {
 // Extract returns the single credential r presents. An Authorization
 // header with another scheme (Basic, …) is not ours and is ignored.
 func (e Extractor) Extract(r *http.Request) (Credential, error) {
-	var found []Credential
+	// Runs on every request: count instead of collecting, so that the
+	// usual single credential costs no allocation.
+	var found Credential
+	n := 0
 	for _, v := range r.Header.Values("Authorization") {
 		scheme, token, _ := strings.Cut(strings.TrimSpace(v), " ")
 		if !strings.EqualFold(scheme, "Bearer") {
@@ -71,20 +74,24 @@ func (e Extractor) Extract(r *http.Request) (Credential, error) {
 		if token == "" || strings.ContainsAny(token, " \t") {
 			return Credential{}, ErrMalformed
 		}
-		found = append(found, Credential{Kind: e.classify(token), Value: token, Header: "Authorization"})
+		if n++; n == 1 {
+			found = Credential{Kind: e.classify(token), Value: token, Header: "Authorization"}
+		}
 	}
 	for _, v := range r.Header.Values(e.APIKeyHeader) {
-		found = append(found, Credential{Kind: APIKey, Value: strings.TrimSpace(v), Header: e.APIKeyHeader})
+		if n++; n == 1 {
+			found = Credential{Kind: APIKey, Value: strings.TrimSpace(v), Header: e.APIKeyHeader}
+		}
 	}
 	switch {
-	case len(found) == 0:
+	case n == 0:
 		return Credential{}, nil
-	case len(found) > 1:
+	case n > 1:
 		return Credential{}, ErrMultiple
-	case len(found[0].Value) > e.MaxLength:
+	case len(found.Value) > e.MaxLength:
 		return Credential{}, ErrTooLong
 	}
-	return found[0], nil
+	return found, nil
 }
 
 func (e Extractor) classify(token string) Kind {
