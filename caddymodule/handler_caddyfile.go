@@ -35,7 +35,7 @@ func init() {
 //		acr <value…>
 //		require_claim <claim> <value…>
 //		allow_anonymous <path…>
-//		identity_headers { subject|email|name|groups|scopes|method|key_id <Header-Name> }
+//		identity_headers { subject|email|name|groups|scopes|method|key_id <Header-Name>; omit <field…> }
 //		assertion <audience> [header <Header-Name>]
 //		forward_authorization
 //		max_credential_length <bytes>
@@ -193,6 +193,18 @@ func (h *Handler) unmarshalAuditAllowed(d *caddyfile.Dispenser) error {
 func (h *Handler) unmarshalIdentityHeaders(d *caddyfile.Dispenser) error {
 	ih := IdentityHeaders{}
 	for d.NextBlock(1) {
+		if d.Val() == "omit" {
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			for ok := true; ok; ok = d.NextArg() {
+				if _, err := omitIndex(d.Val()); err != nil {
+					return d.Err(err.Error())
+				}
+				ih.Omit = append(ih.Omit, d.Val())
+			}
+			continue
+		}
 		fields := map[string]*string{"subject": &ih.Subject, "email": &ih.Email, "name": &ih.Name,
 			"groups": &ih.Groups, "scopes": &ih.Scopes, "method": &ih.Method, "key_id": &ih.KeyID}
 		dst, ok := fields[d.Val()]
@@ -205,6 +217,9 @@ func (h *Handler) unmarshalIdentityHeaders(d *caddyfile.Dispenser) error {
 		if err := validHeaderName(*dst); err != nil {
 			return d.Err(err.Error())
 		}
+	}
+	if _, err := ih.withDefaults(); err != nil {
+		return d.Err(err.Error())
 	}
 	h.IdentityHeaders = &ih
 	return nil

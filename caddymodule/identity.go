@@ -30,7 +30,20 @@ type IdentityHeaders struct {
 	Method string `json:"method,omitempty"`
 	// KeyID header (API key id). Default: `X-Auth-Key-Id`.
 	KeyID string `json:"key_id,omitempty"`
+	// Omit lists identity fields not to send upstream: `subject`,
+	// `email`, `name`, `groups`, `scopes`, `method`, `key_id` (to keep
+	// personal data from an upstream that does not need it, or to save
+	// the cost of a header). Client copies of an omitted header are still
+	// removed, and its `{http.auth.user.*}` placeholder still answers.
+	Omit []string `json:"omit,omitempty"`
+
+	// omitted marks, by index of names, the headers not sent.
+	omitted [idCount]bool
 }
+
+// identityFields are the identity field names of the Caddyfile and of
+// Omit, in the order of names.
+var identityFields = [idCount]string{"subject", "email", "name", "groups", "scopes", "method", "key_id"}
 
 // withDefaults fills unset names and checks them.
 func (ih IdentityHeaders) withDefaults() (IdentityHeaders, error) {
@@ -48,6 +61,16 @@ func (ih IdentityHeaders) withDefaults() (IdentityHeaders, error) {
 		}
 		*f.dst = http.CanonicalHeaderKey(*f.dst) // set directly in the header map on every request
 	}
+	for _, f := range ih.Omit {
+		i, err := omitIndex(f)
+		if err != nil {
+			return out, err
+		}
+		if given := ih.names()[i]; given != "" {
+			return out, fmt.Errorf("identity_headers: %s is both named (%s) and omitted", f, given)
+		}
+		out.omitted[i] = true
+	}
 	seen := map[string]bool{}
 	for _, n := range out.names() {
 		if err := validHeaderName(n); err != nil {
@@ -59,6 +82,15 @@ func (ih IdentityHeaders) withDefaults() (IdentityHeaders, error) {
 		seen[normalizeHeaderName(n)] = true
 	}
 	return out, nil
+}
+
+// omitIndex returns the index (in names) of an identity field to omit.
+func omitIndex(field string) (int, error) {
+	i := slices.Index(identityFields[:], field)
+	if i < 0 {
+		return 0, fmt.Errorf("identity_headers: cannot omit %q (want one of %s)", field, strings.Join(identityFields[:], ", "))
+	}
+	return i, nil
 }
 
 func (ih IdentityHeaders) names() []string {
@@ -172,7 +204,7 @@ func setIdentity(r *http.Request, repl *caddy.Replacer, ih IdentityHeaders, p pr
 	// handler editing a header in place cannot change the placeholders.
 	vals := *v
 	for i, name := range ih.names() {
-		if v[i] != "" {
+		if v[i] != "" && !ih.omitted[i] {
 			r.Header[name] = vals[i : i+1 : i+1]
 		}
 	}
