@@ -6,6 +6,12 @@
 // ratios to plain (median over rounds) and writes it with a chart.
 //
 //	go run ./cmd/loadbench -rounds 3 -duration 10s -out results
+//
+// With -instructions it measures instead, one configuration at a time,
+// the instructions the gateway process executes per request under
+// valgrind's callgrind: a deterministic figure on a noisy machine.
+//
+//	go run ./cmd/loadbench -instructions -out results
 package main
 
 import (
@@ -30,6 +36,8 @@ func main() {
 	only := flag.String("only", "", "comma-separated configurations to run (plain always runs)")
 	tokens := flag.Int("tokens", 30000, "distinct tokens for jwt-unique (more than the gateway's verified-token cache)")
 	chartFrom := flag.String("chart-from", "", "only redraw the chart from a loadbench.md written earlier (into the same directory)")
+	instructions := flag.Bool("instructions", false, "instead of timing rounds, count the gateway's instructions per request under callgrind (writes instructions.md)")
+	window := flag.Duration("instructions-window", 20*time.Second, "measured window per configuration with -instructions")
 	flag.Parse()
 	if *chartFrom != "" {
 		if err := redraw(*chartFrom); err != nil {
@@ -37,22 +45,34 @@ func main() {
 		}
 		return
 	}
-	if err := run(options{rounds: *rounds, duration: *duration, warmup: *warmup, conns: *conns, threads: *threads, out: *out, only: *only, tokens: *tokens}); err != nil {
+	if err := run(options{rounds: *rounds, duration: *duration, warmup: *warmup, conns: *conns, threads: *threads, out: *out, only: *only, tokens: *tokens,
+		instructions: *instructions, window: *window}); err != nil {
 		log.Fatal(err)
 	}
 }
 
+// options are the command's flags.
 type options struct {
 	rounds           int
 	duration, warmup time.Duration
 	conns, threads   int
 	out, only        string
 	tokens           int
+	// instructions selects the callgrind mode; window is its measured window.
+	instructions bool
+	window       time.Duration
 }
 
+// run sets the benchmark up and runs the timing rounds or, with
+// o.instructions, the instruction counts.
 func run(o options) error {
 	if _, err := exec.LookPath("wrk"); err != nil {
 		return fmt.Errorf("wrk is not installed (apt-get install wrk): %w", err)
+	}
+	if o.instructions {
+		if err := checkCallgrind(); err != nil {
+			return err
+		}
 	}
 	dir, err := os.MkdirTemp("", "loadbench-")
 	if err != nil {
@@ -68,19 +88,35 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
+	chosen := choose(o.only)
+	if o.instructions {
+		return runInstructions(bin, dir, chosen, env, o)
+	}
+	return runTiming(bin, dir, chosen, env, o)
+}
+
+// choose returns the scenarios named in only (comma-separated; all when
+// empty), plain always among them, in report order.
+func choose(only string) []scenario {
 	var chosen []scenario
 	for _, s := range scenarios {
-		if s.name == "plain" || o.only == "" || strings.Contains(","+o.only+",", ","+s.name+",") {
+		if s.name == "plain" || only == "" || strings.Contains(","+only+",", ","+s.name+",") {
 			chosen = append(chosen, s)
 		}
 	}
+	return chosen
+}
+
+// runTiming starts every chosen gateway, measures them in interleaved
+// rounds, and prints (and writes) the table and chart.
+func runTiming(bin, dir string, chosen []scenario, env *benchEnv, o options) error {
 	gateways := map[string]*process{}
 	for _, s := range chosen {
 		port, err := freePort()
 		if err != nil {
 			return err
 		}
-		p, err := start(bin, dir, s.name, s.site(port, env), port, nil)
+		p, err := start(dir, s.name, s.site(port, env), port, direct(bin))
 		if err != nil {
 			return err
 		}
@@ -174,14 +210,8 @@ func measure(dir string, s scenario, p *process, env *benchEnv, o options) (meas
 	if err != nil {
 		return measurement{}, err
 	}
-	if r.Errors > 0 {
-		return measurement{}, fmt.Errorf("%d socket errors", r.Errors)
-	}
-	if (s.wantStatus == 200 && r.Non2xx != 0) || (s.wantStatus != 200 && r.Non2xx != r.Requests) {
-		return measurement{}, fmt.Errorf("%d of %d responses had an unexpected status (want %d)", r.Non2xx, r.Requests, s.wantStatus)
-	}
-	if r.Requests == 0 {
-		return measurement{}, fmt.Errorf("no requests completed")
+	if err := check(s, r); err != nil {
+		return measurement{}, err
 	}
 	return measurement{
 		name:  s.name,
@@ -189,4 +219,19 @@ func measure(dir string, s scenario, p *process, env *benchEnv, o options) (meas
 		p50ms: float64(r.P50US) / 1000, p99ms: float64(r.P99US) / 1000,
 		cpuUS: float64((cpu1 - cpu0).Microseconds()) / float64(r.Requests),
 	}, nil
+}
+
+// check fails a measured window that had socket errors, a response of
+// another status than the scenario wants, or no requests at all.
+func check(s scenario, r wrkResult) error {
+	if r.Errors > 0 {
+		return fmt.Errorf("%d socket errors", r.Errors)
+	}
+	if (s.wantStatus == 200 && r.Non2xx != 0) || (s.wantStatus != 200 && r.Non2xx != r.Requests) {
+		return fmt.Errorf("%d of %d responses had an unexpected status (want %d)", r.Non2xx, r.Requests, s.wantStatus)
+	}
+	if r.Requests == 0 {
+		return fmt.Errorf("no requests completed")
+	}
+	return nil
 }

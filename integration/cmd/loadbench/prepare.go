@@ -21,7 +21,7 @@ func prepare(bin, dir string, tokens int) (*benchEnv, func(), error) {
 	if err != nil {
 		return nil, cleanup, err
 	}
-	up, err := start(bin, dir, "upstream", fmt.Sprintf("{\n\t%s\n}\n\nhttp://127.0.0.1:%d {\n\trespond \"ok\" 200\n}\n", global(), port), port, nil)
+	up, err := start(dir, "upstream", fmt.Sprintf("{\n\t%s\n}\n\nhttp://127.0.0.1:%d {\n\trespond \"ok\" 200\n}\n", global(), port), port, direct(bin))
 	if err != nil {
 		return nil, cleanup, err
 	}
@@ -37,6 +37,9 @@ func prepare(bin, dir string, tokens int) (*benchEnv, func(), error) {
 	env.apiKeyConf = strings.ReplaceAll(strings.TrimSpace(block), "\n", "\n\t\t\t")
 	if env.apiKey == "" || env.apiKeyConf == "" {
 		return nil, cleanup, fmt.Errorf("unexpected apikey output:\n%s", out)
+	}
+	if env.apiKeyID, err = apiKeyID(env.apiKey); err != nil {
+		return nil, cleanup, fmt.Errorf("apikey new: %w", err)
 	}
 
 	iss, err := newJWTIssuer()

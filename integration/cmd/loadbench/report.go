@@ -23,6 +23,8 @@ type row struct {
 	rpsRatio, cpuRatio, p99Added float64
 }
 
+// median returns the middle value of v (the mean of the two middle
+// values when their number is even), 0 for none.
 func median(v []float64) float64 {
 	if len(v) == 0 {
 		return 0
@@ -70,6 +72,8 @@ func machine() string {
 	return fmt.Sprintf("%s, %d CPUs, %s/%s, %s", cpu, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())
 }
 
+// markdown renders the timing table, with a note under it when the
+// reference row is there.
 func markdown(rows []row, o options) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Load benchmark, %s. Machine: %s. wrk %d threads, %d connections, %s windows after %s warm-up, %d interleaved rounds; medians over rounds, ratios against plain Caddy `reverse_proxy` in the same round.\n\n",
@@ -80,11 +84,17 @@ func markdown(rows []row, o options) string {
 		fmt.Fprintf(&b, "| %s | %.0f | %.2f | %.2f | %.2f | %+.2f | %.1f | %.2f | %.0f |\n",
 			r.name, r.rps, r.rpsRatio, r.p50, r.p99, r.p99Added, r.cpu, r.cpuRatio, r.rss)
 	}
+	for _, r := range rows {
+		if r.name == referenceScenario {
+			b.WriteString("\n" + referenceNote)
+		}
+	}
 	return b.String()
 }
 
 // chart draws throughput relative to plain as horizontal bars, one per
-// configuration, with a line at 1 (plain Caddy).
+// configuration, with a line at 1 (plain Caddy); the reference row is
+// labelled as such.
 func chart(rows []row, path string) error {
 	p := plot.New()
 	p.Title.Text = "Portcullis throughput relative to plain Caddy reverse_proxy (median of rounds)"
@@ -95,6 +105,9 @@ func chart(rows []row, path string) error {
 		// The first row is drawn on top.
 		j := len(rows) - 1 - i
 		vals[j], names[j] = r.rpsRatio, fmt.Sprintf("%s (%.2f×)", r.name, r.rpsRatio)
+		if r.name == referenceScenario {
+			names[j] = fmt.Sprintf("%s (reference, %.2f×)", r.name, r.rpsRatio)
+		}
 	}
 	bars, err := plotter.NewBarChart(vals, vg.Points(14))
 	if err != nil {

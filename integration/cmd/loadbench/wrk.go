@@ -14,7 +14,8 @@ import (
 
 // wrkScript makes wrk print its summary as JSON and, when WRK_TOKENS
 // names a file, send a different bearer token (one per line) on every
-// request, each thread taking every n-th token from its own offset.
+// request, each thread taking every n-th token from its own offset,
+// after skipping the first WRK_TOKENS_FROM tokens (default none).
 const wrkScript = `
 local threads = {}
 local counter = 0
@@ -32,7 +33,7 @@ function init(args)
   if path and path ~= "" then
     tokens = {}
     for line in io.lines(path) do tokens[#tokens + 1] = line end
-    i = id
+    i = id + tonumber(os.getenv("WRK_TOKENS_FROM") or "0")
     step = tonumber(os.getenv("WRK_THREADS") or "1")
   end
 end
@@ -69,6 +70,7 @@ type load struct {
 	url         string
 	headers     map[string]string
 	tokensFile  string
+	tokensFrom  int // tokens to skip at the start of tokensFile
 	threads     int
 	connections int
 	duration    time.Duration
@@ -90,7 +92,7 @@ func runWrk(dir string, l load) (wrkResult, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), l.duration+30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "wrk", args...)
-	cmd.Env = append(os.Environ(), "WRK_TOKENS="+l.tokensFile, "WRK_THREADS="+strconv.Itoa(l.threads))
+	cmd.Env = append(os.Environ(), "WRK_TOKENS="+l.tokensFile, "WRK_TOKENS_FROM="+strconv.Itoa(l.tokensFrom), "WRK_THREADS="+strconv.Itoa(l.threads))
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return wrkResult{}, fmt.Errorf("wrk: %w\n%s", err, out)

@@ -1,0 +1,180 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The instruction-count load: light, since callgrind slows the gateway
+// down tens of times, and one wrk thread.
+const (
+	instructionsThreads     = 1
+	instructionsConnections = 4
+	instructionsWarmup      = 5 * time.Second
+	// dumpTimeout bounds the wait for callgrind's dump after asking for it.
+	dumpTimeout = 60 * time.Second
+)
+
+// instructionCount is what callgrind counted for one configuration.
+type instructionCount struct {
+	name string
+	// instructions the gateway process executed in the window (Ir).
+	instructions int64
+	// requests wrk completed in the window.
+	requests int64
+}
+
+// perRequest is the instructions per completed request.
+func (c instructionCount) perRequest() float64 {
+	if c.requests == 0 {
+		return 0
+	}
+	return float64(c.instructions) / float64(c.requests)
+}
+
+// runInstructions measures each chosen configuration, one at a time, in
+// a gateway process of its own under callgrind, and prints (and writes
+// to instructions.md) the table.
+func runInstructions(bin, dir string, chosen []scenario, env *benchEnv, o options) error {
+	var counts []instructionCount
+	for _, s := range chosen {
+		c, err := measureInstructions(bin, dir, s, env, o)
+		if err != nil {
+			return fmt.Errorf("instructions, %s: %w", s.name, err)
+		}
+		counts = append(counts, c)
+		fmt.Fprintf(os.Stderr, "instructions %-24s %10.0f /req  (%d requests)\n", s.name, c.perRequest(), c.requests)
+	}
+	md := instructionsHeader(o) + instructionsTable(counts)
+	fmt.Print(md)
+	if o.out != "" {
+		if err := os.MkdirAll(o.out, 0o755); err != nil {
+			return fmt.Errorf("creating %s: %w", o.out, err)
+		}
+		if err := os.WriteFile(filepath.Join(o.out, "instructions.md"), []byte(md), 0o644); err != nil {
+			return fmt.Errorf("writing instructions.md: %w", err)
+		}
+	}
+	return nil
+}
+
+// measureInstructions starts the scenario's gateway under callgrind,
+// logs in if the scenario needs it, warms it up, then counts the
+// instructions of one window of load between zeroing and dumping
+// callgrind's counters.
+func measureInstructions(bin, dir string, s scenario, env *benchEnv, o options) (instructionCount, error) {
+	port, err := freePort()
+	if err != nil {
+		return instructionCount{}, fmt.Errorf("finding a port: %w", err)
+	}
+	p, err := start(dir, s.name, s.site(port, env), port, underCallgrind(bin, dir, s.name))
+	if err != nil {
+		return instructionCount{}, err
+	}
+	defer func() {
+		p.stop()
+		if err := removeDumps(dir, s.name); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+		}
+	}()
+	if s.ready != nil {
+		if err := s.ready(s.name, port, env); err != nil {
+			return instructionCount{}, err
+		}
+	}
+	l := s.load(fmt.Sprintf("http://127.0.0.1:%d/bench", port), env)
+	l.threads, l.connections = instructionsThreads, instructionsConnections
+	l.duration = instructionsWarmup
+	w, err := runWrk(dir, l)
+	if err != nil {
+		return instructionCount{}, fmt.Errorf("warm-up: %w", err)
+	}
+	if l.tokensFile != "" {
+		// Distinct tokens: the window must not reuse (cached) warm-up tokens.
+		l.tokensFrom = int(w.Requests) + l.connections
+	}
+	before, err := dumpFiles(dir, s.name, p.pid())
+	if err != nil {
+		return instructionCount{}, err
+	}
+	if err := callgrindControl("-z", p.pid()); err != nil {
+		return instructionCount{}, err
+	}
+	l.duration = o.window
+	r, err := runWrk(dir, l)
+	if err != nil {
+		return instructionCount{}, err
+	}
+	if err := callgrindControl("-d", p.pid()); err != nil {
+		return instructionCount{}, err
+	}
+	ir, err := waitDump(dir, s.name, p.pid(), before, dumpTimeout)
+	if err != nil {
+		return instructionCount{}, err
+	}
+	if err := check(s, r); err != nil {
+		return instructionCount{}, err
+	}
+	if used := int64(l.tokensFrom+l.connections) + r.Requests; l.tokensFile != "" && used > int64(o.tokens) {
+		return instructionCount{}, fmt.Errorf("warm-up and window sent up to %d requests but there are only %d distinct tokens: raise -tokens", used, o.tokens)
+	}
+	return instructionCount{name: s.name, instructions: ir, requests: r.Requests}, nil
+}
+
+// instructionsHeader says how the instruction counts were made.
+func instructionsHeader(o options) string {
+	return fmt.Sprintf("Instructions per request, %s. Machine: %s, %s. One gateway process per configuration under callgrind "+
+		"(GODEBUG=asyncpreemptoff=1), wrk %d thread, %d connections, a %s window after %s warm-up. Counted: the user-space instructions "+
+		"(callgrind's Ir) the gateway process executed between zeroing and dumping callgrind's counters, divided by the requests wrk "+
+		"completed in the window; kernel time is not counted. Ratios against plain Caddy `reverse_proxy`.\n\n",
+		time.Now().UTC().Format("2006-01-02"), machine(), valgrindVersion(), instructionsThreads, instructionsConnections, o.window, instructionsWarmup)
+}
+
+// instructionsTable renders the counts as a markdown table with ratios to
+// plain, and a note under it when the reference row is there.
+func instructionsTable(counts []instructionCount) string {
+	var plain float64
+	for _, c := range counts {
+		if c.name == "plain" {
+			plain = c.perRequest()
+		}
+	}
+	var b strings.Builder
+	b.WriteString("| configuration | instructions/req (gateway, user space) | × plain | requests measured |\n")
+	b.WriteString("|---|---:|---:|---:|\n")
+	reference := false
+	for _, c := range counts {
+		ratio := "–"
+		if plain > 0 {
+			ratio = fmt.Sprintf("%.2f", c.perRequest()/plain)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", c.name, thousands(int64(c.perRequest()+0.5)), ratio, thousands(c.requests))
+		reference = reference || c.name == referenceScenario
+	}
+	if reference {
+		b.WriteString("\n" + referenceNote)
+	}
+	return b.String()
+}
+
+// thousands formats n with commas between groups of three digits.
+func thousands(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, d := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(d)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
