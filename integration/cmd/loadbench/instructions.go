@@ -15,6 +15,10 @@ const (
 	instructionsThreads     = 1
 	instructionsConnections = 4
 	instructionsWarmup      = 5 * time.Second
+	// instructionsTimeout is wrk's request timeout under callgrind, where
+	// a garbage collection or a counter dump can stall the gateway for
+	// seconds (a 5 s timeout failed a run with 4 timed-out requests).
+	instructionsTimeout = 60 * time.Second
 	// dumpTimeout bounds the wait for callgrind's dump after asking for it.
 	dumpTimeout = 60 * time.Second
 )
@@ -87,7 +91,7 @@ func measureInstructions(bin, dir string, s scenario, env *benchEnv, o options) 
 		}
 	}
 	l := s.load(fmt.Sprintf("http://127.0.0.1:%d/bench", port), env)
-	l.threads, l.connections = instructionsThreads, instructionsConnections
+	l.threads, l.connections, l.timeout = instructionsThreads, instructionsConnections, instructionsTimeout
 	l.duration = instructionsWarmup
 	w, err := runWrk(dir, l)
 	if err != nil {

@@ -67,10 +67,13 @@ type wrkResult struct {
 
 // load describes one wrk run.
 type load struct {
-	url         string
-	headers     map[string]string
-	tokensFile  string
-	tokensFrom  int // tokens to skip at the start of tokensFile
+	url        string
+	headers    map[string]string
+	tokensFile string
+	tokensFrom int // tokens to skip at the start of tokensFile
+	// timeout is wrk's per-request timeout (default 5s); a response later
+	// than that counts as a socket error.
+	timeout     time.Duration
 	threads     int
 	connections int
 	duration    time.Duration
@@ -83,7 +86,7 @@ func runWrk(dir string, l load) (wrkResult, error) {
 		return wrkResult{}, err
 	}
 	args := []string{"-t", strconv.Itoa(l.threads), "-c", strconv.Itoa(l.connections),
-		"-d", fmt.Sprintf("%ds", int(l.duration.Seconds())), "--timeout", "5s", "-s", script}
+		"-d", fmt.Sprintf("%ds", int(l.duration.Seconds())), "--timeout", fmt.Sprintf("%ds", int(l.timeoutOr(5*time.Second).Seconds())), "-s", script}
 	for k, v := range l.headers {
 		args = append(args, "-H", k+": "+v)
 	}
@@ -107,4 +110,12 @@ func runWrk(dir string, l load) (wrkResult, error) {
 		return wrkResult{}, fmt.Errorf("parsing wrk summary %q: %w", line, err)
 	}
 	return r, nil
+}
+
+// timeoutOr returns l.timeout, or def when it is not set.
+func (l load) timeoutOr(def time.Duration) time.Duration {
+	if l.timeout > 0 {
+		return l.timeout
+	}
+	return def
 }
