@@ -39,14 +39,15 @@ func valgrindVersion() string {
 
 // underCallgrind runs `portcullis run` under callgrind, which writes its
 // dumps as cg.<name>.<pid>[.<n>] in dir. Go's asynchronous preemption
-// signals upset valgrind, so they are turned off.
+// signals upset valgrind, so they are turned off; one P keeps the
+// scheduler from spinning between requests (see instructionsConnections).
 func underCallgrind(bin, dir, name string) launch {
 	d := direct(bin)
 	return launch{
 		argv: func(conf string) []string {
 			return append([]string{"valgrind", "--tool=callgrind", "--callgrind-out-file=" + dumpPrefix(dir, name) + "%p"}, d.argv(conf)...)
 		},
-		env:           []string{"GODEBUG=asyncpreemptoff=1"},
+		env:           []string{"GODEBUG=asyncpreemptoff=1", "GOMAXPROCS=1"},
 		listenTimeout: callgrindListenTimeout,
 	}
 }

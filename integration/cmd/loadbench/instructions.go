@@ -9,11 +9,16 @@ import (
 	"time"
 )
 
-// The instruction-count load: light, since callgrind slows the gateway
-// down tens of times, and one wrk thread.
+// The instruction-count load: one wrk thread, and enough connections to
+// keep the (tens of times slower) gateway always busy. With the gateway
+// on one P (GOMAXPROCS=1, see underCallgrind) that makes the count
+// steady: an idle or spinning scheduler between requests added up to a
+// third more instructions per request when another process slowed the
+// run (4 connections, 2 Ps); with 16 connections and 1 P, runs on an
+// idle and on a busy machine agree within 1%.
 const (
 	instructionsThreads     = 1
-	instructionsConnections = 4
+	instructionsConnections = 16
 	instructionsWarmup      = 5 * time.Second
 	// instructionsTimeout is wrk's request timeout under callgrind, where
 	// a garbage collection or a counter dump can stall the gateway for
@@ -132,7 +137,7 @@ func measureInstructions(bin, dir string, s scenario, env *benchEnv, o options) 
 // instructionsHeader says how the instruction counts were made.
 func instructionsHeader(o options) string {
 	return fmt.Sprintf("Instructions per request, %s. Machine: %s, %s. One gateway process per configuration under callgrind "+
-		"(GODEBUG=asyncpreemptoff=1), wrk %d thread, %d connections, a %s window after %s warm-up. Counted: the user-space instructions "+
+		"(GODEBUG=asyncpreemptoff=1, GOMAXPROCS=1), wrk %d thread, %d connections, a %s window after %s warm-up. Counted: the user-space instructions "+
 		"(callgrind's Ir) the gateway process executed between zeroing and dumping callgrind's counters, divided by the requests wrk "+
 		"completed in the window; kernel time is not counted. Ratios against plain Caddy `reverse_proxy`.\n\n",
 		time.Now().UTC().Format("2006-01-02"), machine(), valgrindVersion(), instructionsThreads, instructionsConnections, o.window, instructionsWarmup)
