@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"encoding/json"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -198,8 +199,12 @@ func (h *Handler) unmarshalIdentityHeaders(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			for ok := true; ok; ok = d.NextArg() {
-				if _, err := omitIndex(d.Val()); err != nil {
+				i, err := omitIndex(d.Val())
+				if err != nil {
 					return d.Err(err.Error())
+				}
+				if given := ih.names()[i]; given != "" {
+					return d.Errf("identity_headers: %s is both named (%s) and omitted", d.Val(), given)
 				}
 				ih.Omit = append(ih.Omit, d.Val())
 			}
@@ -211,6 +216,9 @@ func (h *Handler) unmarshalIdentityHeaders(d *caddyfile.Dispenser) error {
 		if !ok {
 			return d.Errf("unrecognized identity_headers field %q", d.Val())
 		}
+		if slices.Contains(ih.Omit, d.Val()) {
+			return d.Errf("identity_headers: %s is both named and omitted", d.Val())
+		}
 		if err := stringArg(d, dst); err != nil {
 			return err
 		}
@@ -218,6 +226,8 @@ func (h *Handler) unmarshalIdentityHeaders(d *caddyfile.Dispenser) error {
 			return d.Err(err.Error())
 		}
 	}
+	// What only the whole block can show (a name used twice) is reported
+	// at its end.
 	if _, err := ih.withDefaults(); err != nil {
 		return d.Err(err.Error())
 	}
