@@ -38,11 +38,15 @@ type launch struct {
 	listenTimeout time.Duration
 }
 
+// listenTimeout bounds the wait for a directly run process (gateway,
+// upstream, Redis) to listen.
+const listenTimeout = 15 * time.Second
+
 // direct runs `portcullis run` itself.
 func direct(bin string) launch {
 	return launch{
 		argv:          func(conf string) []string { return []string{bin, "run", "--config", conf, "--adapter", "caddyfile"} },
-		listenTimeout: 15 * time.Second,
+		listenTimeout: listenTimeout,
 	}
 }
 

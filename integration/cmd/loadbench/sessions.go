@@ -49,7 +49,7 @@ func startRedis(dir string) (string, func(), error) {
 		return "", nil, fmt.Errorf("starting redis-server: %w", err)
 	}
 	stop := func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }
-	if err := waitPort(port, 15*time.Second); err != nil {
+	if err := waitPort(port, listenTimeout); err != nil {
 		stop()
 		return "", nil, err
 	}
