@@ -210,15 +210,14 @@ func (h *Handler) unmarshalIdentityHeaders(d *caddyfile.Dispenser) error {
 			}
 			continue
 		}
-		fields := map[string]*string{"subject": &ih.Subject, "email": &ih.Email, "name": &ih.Name,
-			"groups": &ih.Groups, "scopes": &ih.Scopes, "method": &ih.Method, "key_id": &ih.KeyID}
-		dst, ok := fields[d.Val()]
-		if !ok {
+		i := slices.Index(identityFields[:], d.Val())
+		if i < 0 {
 			return d.Errf("unrecognized identity_headers field %q", d.Val())
 		}
 		if slices.Contains(ih.Omit, d.Val()) {
 			return d.Errf("identity_headers: %s is both named and omitted", d.Val())
 		}
+		dst := ih.fields()[i]
 		if err := stringArg(d, dst); err != nil {
 			return err
 		}

@@ -45,21 +45,23 @@ type IdentityHeaders struct {
 // Omit, in the order of names.
 var identityFields = [idCount]string{"subject", "email", "name", "groups", "scopes", "method", "key_id"}
 
+// defaultIdentityHeaders are the default names, in the order of names.
+var defaultIdentityHeaders = [idCount]string{"X-Auth-Subject", "X-Auth-Email", "X-Auth-Name", "X-Auth-Groups",
+	"X-Auth-Scopes", "X-Auth-Method", "X-Auth-Key-Id"}
+
+// fields points at the configured names, in the order of names.
+func (ih *IdentityHeaders) fields() [idCount]*string {
+	return [idCount]*string{&ih.Subject, &ih.Email, &ih.Name, &ih.Groups, &ih.Scopes, &ih.Method, &ih.KeyID}
+}
+
 // withDefaults fills unset names and checks them.
 func (ih IdentityHeaders) withDefaults() (IdentityHeaders, error) {
 	out := ih
-	for _, f := range []struct {
-		dst *string
-		def string
-	}{
-		{&out.Subject, "X-Auth-Subject"}, {&out.Email, "X-Auth-Email"}, {&out.Name, "X-Auth-Name"},
-		{&out.Groups, "X-Auth-Groups"}, {&out.Scopes, "X-Auth-Scopes"}, {&out.Method, "X-Auth-Method"},
-		{&out.KeyID, "X-Auth-Key-Id"},
-	} {
-		if *f.dst == "" {
-			*f.dst = f.def
+	for i, dst := range out.fields() {
+		if *dst == "" {
+			*dst = defaultIdentityHeaders[i]
 		}
-		*f.dst = http.CanonicalHeaderKey(*f.dst) // set directly in the header map on every request
+		*dst = http.CanonicalHeaderKey(*dst) // set directly in the header map on every request
 	}
 	for _, f := range ih.Omit {
 		i, err := omitIndex(f)
