@@ -130,8 +130,12 @@ type APIKeysConfig struct {
 	// Pepper, when set, makes stored hashes HMAC-SHA256 keyed by it
 	// rather than plain SHA-256. Use a placeholder; at least 32 bytes.
 	Pepper string `json:"pepper,omitempty"`
-	// Header is the request header that may carry a key besides
-	// `Authorization: Bearer`. Default: `X-API-Key`.
+	// Header is a request header that may carry a key besides
+	// `Authorization: Bearer`, e.g. `X-API-Key`. Default: none (a key sent
+	// in X-API-Key is refused with 400 and a hint). Caddy's access logs
+	// redact Authorization but not this header: with it set, add a log
+	// filter (`format filter { request>headers>X-Api-Key delete }`) to
+	// every `log` of the sites that use it, or keys reach the logs.
 	Header string `json:"header,omitempty"`
 	// Keys declared statically, in hashed form only (see
 	// `portcullis apikey hash`).

@@ -27,7 +27,7 @@ func newTestHandler(t *testing.T, h Handler) (*Handler, testKey) {
 		t.Fatal(err)
 	}
 	app := &App{
-		APIKeys: &APIKeysConfig{Keys: []APIKeyConfig{{
+		APIKeys: &APIKeysConfig{Header: "X-API-Key", Keys: []APIKeyConfig{{
 			ID: k.ID, Hash: apikey.NewHasher(nil).Hash(k.String()), Subject: "ci-bot", Name: "CI\r\nX-Evil: 1", Scopes: []string{"orders:read"},
 		}}},
 		Scopes: []ScopeConfig{{Name: "orders:write", Implies: []string{"orders:read"}}},

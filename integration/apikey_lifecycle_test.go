@@ -60,7 +60,7 @@ http://127.0.0.1:%d {
 		return out
 	}
 	status := func(gw *harness.Gateway, key string) int {
-		resp, _ := gw.Do(t, "GET", "/orders", map[string]string{"X-API-Key": key})
+		resp, _ := gw.Do(t, "GET", "/orders", map[string]string{"Authorization": "Bearer " + key})
 		return resp.StatusCode
 	}
 	eventually := func(what string, ok func() bool) {
@@ -129,7 +129,7 @@ func TestAPIKeyGuessingIsThrottled(t *testing.T) {
 	gw := harness.StartGateway(t, apiKeyGateway(up.Addr, "store memory", block))
 	var last int
 	for i := range 25 {
-		resp, _ := gw.Do(t, "GET", "/orders", map[string]string{"X-API-Key": fmt.Sprintf("pcl_%012d_%038d", i, i)})
+		resp, _ := gw.Do(t, "GET", "/orders", map[string]string{"Authorization": "Bearer " + fmt.Sprintf("pcl_%012d_%038d", i, i)})
 		last = resp.StatusCode
 		if last == 429 {
 			if resp.Header.Get("Retry-After") == "" {
@@ -146,7 +146,7 @@ func TestAPIKeyGuessingIsThrottled(t *testing.T) {
 	other := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: (&net.Dialer{
 		LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}).DialContext}}
 	req, _ := http.NewRequest("GET", gw.URL+"/orders", nil)
-	req.Header.Set("X-API-Key", key)
+	req.Header.Set("Authorization", "Bearer "+key)
 	resp, err := other.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -98,17 +98,17 @@ func checkAPIKeyAnswers(t *testing.T, gw *harness.Gateway, up *harness.Upstream,
 		t.Fatalf("wrong key: %d %q %s", resp.StatusCode, resp.Header.Get("WWW-Authenticate"), body)
 	}
 	// Not enough scope for a write: 403 naming the scopes needed.
-	resp, _ = gw.Do(t, "POST", "/orders", map[string]string{"X-API-Key": key})
+	resp, _ = gw.Do(t, "POST", "/orders", map[string]string{"Authorization": "Bearer " + key})
 	if resp.StatusCode != 403 || !strings.Contains(resp.Header.Get("WWW-Authenticate"), `scope="orders:read orders:write"`) {
 		t.Fatalf("write with read key: %d %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
 	}
 	if up.Count() != 0 {
 		t.Fatalf("the upstream was called %d times for refused requests", up.Count())
 	}
-	// A good key, from either header, with forged identity headers.
+	// A good key with forged identity headers, in any spelling.
 	for _, h := range []map[string]string{
 		{"Authorization": "Bearer " + key, "X-Auth-Subject": "admin", "x_auth_scopes": "admin"},
-		{"X-API-Key": key, "x-auth-method": "session", "X-AUTH-SUBJECT": "admin"},
+		{"Authorization": "Bearer " + key, "x-auth-method": "session", "X-AUTH-SUBJECT": "admin"},
 	} {
 		before := up.Count()
 		resp, body = gw.Do(t, "GET", "/orders", h)
@@ -133,5 +133,24 @@ func checkAPIKeyAnswers(t *testing.T, gw *harness.Gateway, up *harness.Upstream,
 	}
 	if resp.Header.Get("Content-Type") != "application/json" {
 		t.Fatalf("upstream answer not passed through: %v", resp.Header)
+	}
+}
+
+// TestAPIKeyCLIHelp: the binary's help names itself, not caddy, and
+// `apikey new` takes the same --expires values as `apikey create`.
+func TestAPIKeyCLIHelp(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"apikey", "--help"}, {"apikey", "new", "--help"}, {"--help"}} {
+		out, err := harness.Run(t, nil, args...)
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		if want := "portcullis " + strings.Join(args[:len(args)-1], " "); !strings.Contains(out, want) || strings.Contains(out, "caddy apikey") {
+			t.Errorf("%s prints no %q (or names caddy):\n%s", strings.Join(args, " "), want, out)
+		}
+	}
+	if out, err := harness.Run(t, nil, "apikey", "new", "--subject", "ci-bot", "--expires", "90d"); err != nil ||
+		!regexp.MustCompile(`(?m)^\texpires \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$`).MatchString(out) {
+		t.Errorf("apikey new --expires 90d: %v\n%s", err, out)
 	}
 }

@@ -59,7 +59,7 @@ http://127.0.0.1:%d {
 	})
 
 	forged := "eyJhbGciOiJub25lIn0.eyJzdWIiOiJhZG1pbiJ9."
-	resp, _ := gw.Do(t, "GET", "/orders", map[string]string{"X-API-Key": apiKey, "X-Auth-Assertion": forged, "x_auth_assertion": forged})
+	resp, _ := gw.Do(t, "GET", "/orders", map[string]string{"Authorization": "Bearer " + apiKey, "X-Auth-Assertion": forged, "x_auth_assertion": forged})
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d", resp.StatusCode)
 	}

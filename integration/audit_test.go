@@ -62,11 +62,11 @@ func TestAuditTrailAndMetrics(t *testing.T) {
 	allowID := resp.Header.Get("X-Request-Id")
 	resp, _ = gw.Do(t, "GET", "/orders", nil)
 	denyID := resp.Header.Get("X-Request-Id")
-	resp, _ = gw.Do(t, "POST", "/orders", map[string]string{"X-API-Key": key})
+	resp, _ = gw.Do(t, "POST", "/orders", map[string]string{"Authorization": "Bearer " + key})
 	scopeID := resp.Header.Get("X-Request-Id")
 	// Many distinct wrong keys, as a guessing client would send.
 	for i := range 1000 {
-		gw.Do(t, "GET", "/orders", map[string]string{"X-API-Key": fmt.Sprintf("pcl_%012d_%038d", i, i)})
+		gw.Do(t, "GET", "/orders", map[string]string{"Authorization": "Bearer " + fmt.Sprintf("pcl_%012d_%038d", i, i)})
 	}
 
 	events := readEvents(t, file, 1004)

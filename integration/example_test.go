@@ -55,7 +55,7 @@ func TestExampleTour(t *testing.T) {
 	if strings.Contains(body, key) {
 		t.Fatal("the key reached the upstream")
 	}
-	resp, _ = gw.Do(t, "POST", "/orders", map[string]string{"X-API-Key": key})
+	resp, _ = gw.Do(t, "POST", "/orders", map[string]string{"Authorization": "Bearer " + key})
 	if resp.StatusCode != 403 {
 		t.Fatalf("a write with the read-only key: %d, want 403", resp.StatusCode)
 	}

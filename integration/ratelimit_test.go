@@ -74,7 +74,7 @@ func TestRateLimitExactAcrossReplicas(t *testing.T) {
 					c := &http.Client{Timeout: 5 * time.Second}
 					for time.Now().Before(stop) {
 						req, _ := http.NewRequest("GET", gw.URL+"/r", nil)
-						req.Header.Set("X-API-Key", key)
+						req.Header.Set("Authorization", "Bearer "+key)
 						resp, err := c.Do(req)
 						if err != nil {
 							continue
@@ -130,7 +130,7 @@ func TestRateLimitRedisOutage(t *testing.T) {
 	allow := harness.StartGateway(t, rateGateway(up.Addr, "store "+redis.URL(), block, "shared 1000/1s on_error allow"))
 	call := func(gw *harness.Gateway) (int, time.Duration) {
 		t0 := time.Now()
-		resp, _ := gw.Do(t, "GET", "/r", map[string]string{"X-API-Key": k2})
+		resp, _ := gw.Do(t, "GET", "/r", map[string]string{"Authorization": "Bearer " + k2})
 		return resp.StatusCode, time.Since(t0)
 	}
 	if c, _ := call(deny); c != 200 {

@@ -20,7 +20,7 @@ func TestReloadUnderLoad(t *testing.T) {
 	up := harness.StartUpstream(t)
 	gw := harness.StartGateway(t, apiKeyGateway(up.Addr, "store memory", block1))
 
-	if resp, _ := gw.Do(t, "GET", "/", map[string]string{"X-API-Key": key2}); resp.StatusCode != 401 {
+	if resp, _ := gw.Do(t, "GET", "/", map[string]string{"Authorization": "Bearer " + key2}); resp.StatusCode != 401 {
 		t.Fatalf("second key before reload: %d, want 401", resp.StatusCode)
 	}
 	var stop atomic.Bool
@@ -37,7 +37,7 @@ func TestReloadUnderLoad(t *testing.T) {
 			c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 			for !stop.Load() {
 				req, _ := http.NewRequest("GET", gw.URL+"/orders", nil)
-				req.Header.Set("X-API-Key", key1)
+				req.Header.Set("Authorization", "Bearer "+key1)
 				resp, err := c.Do(req)
 				sent.Add(1)
 				switch {
@@ -72,7 +72,7 @@ func TestReloadUnderLoad(t *testing.T) {
 	if failed.Load() != 0 || sent.Load() < 10 {
 		t.Fatalf("%d of %d requests failed across the reload: %v", failed.Load(), sent.Load(), failures)
 	}
-	if resp, _ := gw.Do(t, "GET", "/", map[string]string{"X-API-Key": key2}); resp.StatusCode != 200 {
+	if resp, _ := gw.Do(t, "GET", "/", map[string]string{"Authorization": "Bearer " + key2}); resp.StatusCode != 200 {
 		t.Fatalf("second key after reload: %d, want 200", resp.StatusCode)
 	}
 }

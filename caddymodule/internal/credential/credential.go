@@ -32,6 +32,9 @@ var (
 	ErrMultiple = errors.New("more than one credential was presented")
 	// ErrMalformed means an Authorization bearer header was not of the form "Bearer <token>".
 	ErrMalformed = errors.New("the Authorization header is not a well-formed bearer credential")
+	// ErrKeyHeader means an API key came in the X-API-Key header on a
+	// gateway that accepts keys only in the Authorization header.
+	ErrKeyHeader = errors.New("API keys are accepted only in the Authorization header (Bearer), not in X-API-Key")
 	// ErrTooLong means the credential exceeds the configured maximum size.
 	ErrTooLong = errors.New("the credential is too long")
 )
@@ -50,7 +53,9 @@ type Credential struct {
 // Extractor finds credentials in requests. Its zero value is not
 // usable; fill every field.
 type Extractor struct {
-	// APIKeyHeader is the header that may carry an API key.
+	// APIKeyHeader is a header that may carry an API key besides
+	// Authorization; empty for none (then a key in X-API-Key is refused
+	// with ErrKeyHeader rather than ignored).
 	APIKeyHeader string
 	// APIKeyPrefix tells API keys from other bearer tokens.
 	APIKeyPrefix string
@@ -78,9 +83,15 @@ func (e Extractor) Extract(r *http.Request) (Credential, error) {
 			found = Credential{Kind: e.classify(token), Value: token, Header: "Authorization"}
 		}
 	}
-	for _, v := range r.Header.Values(e.APIKeyHeader) {
-		if n++; n == 1 {
-			found = Credential{Kind: APIKey, Value: strings.TrimSpace(v), Header: e.APIKeyHeader}
+	if e.APIKeyHeader == "" {
+		if _, ok := r.Header[defaultKeyHeader]; ok {
+			return Credential{}, ErrKeyHeader
+		}
+	} else {
+		for _, v := range r.Header.Values(e.APIKeyHeader) {
+			if n++; n == 1 {
+				found = Credential{Kind: APIKey, Value: strings.TrimSpace(v), Header: e.APIKeyHeader}
+			}
 		}
 	}
 	switch {
@@ -93,6 +104,10 @@ func (e Extractor) Extract(r *http.Request) (Credential, error) {
 	}
 	return found, nil
 }
+
+// defaultKeyHeader is the header clients most often send keys in, in
+// canonical form.
+const defaultKeyHeader = "X-Api-Key"
 
 func (e Extractor) classify(token string) Kind {
 	p := e.APIKeyPrefix

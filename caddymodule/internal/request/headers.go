@@ -1,0 +1,176 @@
+package request
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/textproto"
+	"strings"
+)
+
+// MethodOverrideHeaders are the headers with which frameworks (Rails,
+// Laravel, Express method-override, Spring's HiddenHttpMethodFilter
+// variants, ASP.NET, Google APIs) let a POST stand for another method.
+var MethodOverrideHeaders = []string{"X-Http-Method-Override", "X-Http-Method", "X-Method-Override"}
+
+// URLOverrideHeaders are the headers with which some servers (IIS URL
+// Rewrite, Symfony, Zend/Laminas) replace the request URL with one a
+// client names. They are always removed: the route was matched on the
+// real path.
+var URLOverrideHeaders = []string{"X-Original-Url", "X-Rewrite-Url", "X-Override-Url"}
+
+// ErrMethodOverride is returned when method-override headers are kept
+// but disagree with each other or do not name a method.
+var ErrMethodOverride = errors.New("the method-override headers are ambiguous")
+
+// ErrTrailer is returned when a request declares a trailer that names a
+// protected header.
+var ErrTrailer = errors.New("the request declares a trailer the gateway does not accept")
+
+// Method returns the method the upstream will act on. Without
+// allowOverride the override headers are removed and the request's own
+// method is returned. With it, an override on a POST is the method
+// returned (every override header present must agree, and name an
+// upper-case token); overrides on other methods are removed.
+func Method(r *http.Request, allowOverride bool) (string, error) {
+	if !allowOverride || r.Method != http.MethodPost {
+		deleteAll(r.Header, MethodOverrideHeaders)
+		return r.Method, nil
+	}
+	method := r.Method
+	seen := false
+	for name, vals := range r.Header {
+		if !isOverride(name) {
+			continue
+		}
+		for _, v := range vals {
+			v = strings.TrimSpace(v)
+			if !isMethodToken(v) {
+				return "", fmt.Errorf("%w: %s is not a method", ErrMethodOverride, name)
+			}
+			if seen && v != method {
+				return "", ErrMethodOverride
+			}
+			method, seen = v, true
+		}
+	}
+	return method, nil
+}
+
+// isOverride reports whether name is a method-override header.
+func isOverride(name string) bool {
+	for _, n := range MethodOverrideHeaders {
+		if SameHeaderName(name, n) {
+			return true
+		}
+	}
+	return false
+}
+
+// StripURLOverrides removes the URL-override headers.
+func StripURLOverrides(h http.Header) {
+	deleteAll(h, URLOverrideHeaders)
+}
+
+// StripHopByHop does what a proxy does with a client's hop-by-hop
+// headers before the gateway adds its own: every header the Connection
+// header nominates is removed, and Connection keeps only the tokens
+// "close" and "upgrade" (so a nomination can never reach
+// the proxy behind and make it drop a header the gateway set). Keep-Alive
+// and Proxy-Connection are removed as the proxy would.
+func StripHopByHop(h http.Header) {
+	conn, ok := h["Connection"]
+	if !ok {
+		return
+	}
+	var kept []string
+	for _, line := range conn {
+		for tok := range strings.SplitSeq(line, ",") {
+			tok = textproto.TrimString(tok)
+			if tok == "" {
+				continue
+			}
+			if lower := strings.ToLower(tok); lower == "close" || lower == "upgrade" {
+				kept = append(kept, lower)
+				continue
+			}
+			h.Del(tok)
+		}
+	}
+	h.Del("Keep-Alive")
+	h.Del("Proxy-Connection")
+	if len(kept) == 0 {
+		delete(h, "Connection")
+		return
+	}
+	h["Connection"] = []string{strings.Join(kept, ", ")}
+}
+
+// CheckTrailers refuses a request that declares (in its Trailer header)
+// a trailer whose name the protect function claims, so a client cannot
+// send a second, late copy of a header the gateway sets or removes.
+func CheckTrailers(r *http.Request, protect func(name string) bool) error {
+	for name := range r.Trailer {
+		if protect(name) {
+			return fmt.Errorf("%w (%s)", ErrTrailer, name)
+		}
+	}
+	for _, line := range r.Header["Trailer"] {
+		for tok := range strings.SplitSeq(line, ",") {
+			if tok = textproto.TrimString(tok); tok != "" && protect(tok) {
+				return fmt.Errorf("%w (%s)", ErrTrailer, tok)
+			}
+		}
+	}
+	return nil
+}
+
+// isMethodToken accepts an upper-case HTTP method token.
+func isMethodToken(v string) bool {
+	if v == "" || len(v) > 32 {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; !('A' <= c && c <= 'Z' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// deleteAll removes every header named, in any case and with '_' for
+// '-' (CGI and PHP read X_HTTP_METHOD and X-Http-Method alike).
+func deleteAll(h http.Header, names []string) {
+	for k := range h {
+		for _, n := range names {
+			if SameHeaderName(k, n) {
+				delete(h, k)
+				break
+			}
+		}
+	}
+}
+
+// SameHeaderName reports whether two header names are the same to the
+// most lenient reader: case-insensitive, with '_' equal to '-'.
+func SameHeaderName(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		if fold(a[i]) != fold(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func fold(c byte) byte {
+	switch {
+	case 'A' <= c && c <= 'Z':
+		return c + 'a' - 'A'
+	case c == '_':
+		return '-'
+	}
+	return c
+}

@@ -1,0 +1,150 @@
+package request
+
+import (
+	"errors"
+	"net/http"
+	"slices"
+	"testing"
+)
+
+func TestStripHopByHop(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		in       http.Header
+		wantConn []string
+		gone     []string
+		kept     []string
+	}{
+		{
+			name:     "identity nominated",
+			in:       http.Header{"Connection": {"X-Auth-Subject, X-Auth-Scopes, X-Request-Id"}, "X-Auth-Subject": {"admin"}, "X-Other": {"1"}},
+			wantConn: nil, gone: []string{"X-Auth-Subject"}, kept: []string{"X-Other"},
+		},
+		{
+			name:     "close kept",
+			in:       http.Header{"Connection": {"close, X-Auth-Subject"}},
+			wantConn: []string{"close"},
+		},
+		{
+			name:     "several lines and case",
+			in:       http.Header{"Connection": {"x-auth-subject", "KEEP-ALIVE , Upgrade"}, "Upgrade": {"websocket"}, "Keep-Alive": {"timeout=5"}},
+			wantConn: []string{"upgrade"}, gone: []string{"Keep-Alive"}, kept: []string{"Upgrade"},
+		},
+		{
+			name:     "empty tokens",
+			in:       http.Header{"Connection": {" , ,"}},
+			wantConn: nil,
+		},
+		{
+			name:     "no connection header",
+			in:       http.Header{"X-A": {"1"}},
+			wantConn: nil, kept: []string{"X-A"},
+		},
+		{
+			name:     "proxy-connection",
+			in:       http.Header{"Connection": {"close"}, "Proxy-Connection": {"X-Auth-Subject"}},
+			wantConn: []string{"close"}, gone: []string{"Proxy-Connection"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			h := tt.in.Clone()
+			StripHopByHop(h)
+			if got := h["Connection"]; !slices.Equal(got, tt.wantConn) {
+				t.Errorf("Connection = %q, want %q", got, tt.wantConn)
+			}
+			for _, g := range tt.gone {
+				if _, ok := h[g]; ok {
+					t.Errorf("%s still present", g)
+				}
+			}
+			for _, k := range tt.kept {
+				if _, ok := h[k]; !ok {
+					t.Errorf("%s removed", k)
+				}
+			}
+		})
+	}
+}
+
+func TestMethod(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		method   string
+		headers  http.Header
+		allow    bool
+		want     string
+		wantErr  bool
+		leftover bool // override headers still present
+	}{
+		{name: "stripped by default", method: "POST", headers: http.Header{"X-Http-Method-Override": {"DELETE"}}, want: "POST"},
+		{name: "underscore variant stripped", method: "POST", headers: http.Header{"X_http_method_override": {"DELETE"}, "X-Method-Override": {"PUT"}}, want: "POST"},
+		{name: "x-http-method stripped", method: "POST", headers: http.Header{"X-Http-Method": {"DELETE"}}, want: "POST"},
+		{name: "allowed override", method: "POST", headers: http.Header{"X-Http-Method-Override": {"DELETE"}}, allow: true, want: "DELETE", leftover: true},
+		{name: "allowed override underscore", method: "POST", headers: http.Header{"X_HTTP_METHOD_OVERRIDE": {"DELETE"}}, allow: true, want: "DELETE", leftover: true},
+		{name: "allowed disagreeing", method: "POST", headers: http.Header{"X-Http-Method-Override": {"DELETE"}, "X-Method-Override": {"PUT"}}, allow: true, wantErr: true},
+		{name: "allowed two values", method: "POST", headers: http.Header{"X-Http-Method-Override": {"DELETE", "GET"}}, allow: true, wantErr: true},
+		{name: "allowed lower case", method: "POST", headers: http.Header{"X-Http-Method-Override": {"delete"}}, allow: true, wantErr: true},
+		{name: "allowed on GET is stripped", method: "GET", headers: http.Header{"X-Http-Method-Override": {"DELETE"}}, allow: true, want: "GET"},
+		{name: "allowed none", method: "POST", headers: http.Header{}, allow: true, want: "POST"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := &http.Request{Method: tt.method, Header: tt.headers.Clone()}
+			got, err := Method(r, tt.allow)
+			if tt.wantErr {
+				if !errors.Is(err, ErrMethodOverride) {
+					t.Fatalf("err = %v, want ErrMethodOverride", err)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("Method = %q, %v; want %q", got, err, tt.want)
+			}
+			left := false
+			for k := range r.Header {
+				left = left || isOverride(k)
+			}
+			if left != tt.leftover {
+				t.Errorf("override headers left = %v, want %v (%v)", left, tt.leftover, r.Header)
+			}
+		})
+	}
+}
+
+func TestStripURLOverrides(t *testing.T) {
+	t.Parallel()
+	h := http.Header{"X-Original-Url": {"/admin"}, "X_rewrite_url": {"/admin"}, "X-Override-Url": {"/x"}, "X-Keep": {"1"}}
+	StripURLOverrides(h)
+	if len(h) != 1 || h.Get("X-Keep") != "1" {
+		t.Fatalf("left %v", h)
+	}
+}
+
+func TestCheckTrailers(t *testing.T) {
+	t.Parallel()
+	protect := func(n string) bool { return SameHeaderName(n, "X-Auth-Subject") }
+	tests := []struct {
+		name string
+		r    *http.Request
+		ok   bool
+	}{
+		{name: "declared map", r: &http.Request{Header: http.Header{}, Trailer: http.Header{"X-Auth-Subject": nil}}},
+		{name: "declared header", r: &http.Request{Header: http.Header{"Trailer": {"X-Other, x_auth_subject"}}}},
+		{name: "other trailer", r: &http.Request{Header: http.Header{"Trailer": {"X-Checksum"}}, Trailer: http.Header{"X-Checksum": nil}}, ok: true},
+		{name: "none", r: &http.Request{Header: http.Header{}}, ok: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			err := CheckTrailers(tt.r, protect)
+			if tt.ok != (err == nil) {
+				t.Fatalf("err = %v, want ok=%v", err, tt.ok)
+			}
+		})
+	}
+}
