@@ -48,6 +48,7 @@ func (g hygiene) apply(r *http.Request) (string, error) {
 	if err := request.CheckTrailers(r, g.protected); err != nil {
 		return "", err
 	}
+	request.StripLateTrailers(r, g.protected)
 	request.StripHopByHop(r.Header)
 	request.StripURLOverrides(r.Header)
 	g.strip.strip(r.Header)

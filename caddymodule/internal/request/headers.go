@@ -3,6 +3,7 @@ package request
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/textproto"
 	"strings"
@@ -173,4 +174,39 @@ func fold(c byte) byte {
 		return '-'
 	}
 	return c
+}
+
+// StripLateTrailers makes sure no trailer the protect function claims
+// reaches the upstream even when the client sends it without declaring
+// it: net/http merges every received trailer into the request's Trailer
+// map when the body reaches EOF, and proxies copy that map on. When r
+// declares trailers (the map exists), the body is wrapped so that, at
+// EOF and before any reader above sees it, protected names are deleted.
+// Without declared trailers the map stays nil for the handler chain and
+// nothing is forwarded.
+func StripLateTrailers(r *http.Request, protect func(name string) bool) {
+	if r.Trailer == nil || r.Body == nil || r.Body == http.NoBody {
+		return
+	}
+	r.Body = &trailerFilter{ReadCloser: r.Body, trailer: r.Trailer, protect: protect}
+}
+
+// trailerFilter deletes protected trailers when its body reaches EOF.
+type trailerFilter struct {
+	io.ReadCloser
+	trailer http.Header
+	protect func(string) bool
+}
+
+// Read reads the body; at EOF it removes protected trailers.
+func (f *trailerFilter) Read(p []byte) (int, error) {
+	n, err := f.ReadCloser.Read(p)
+	if err == io.EOF {
+		for name := range f.trailer {
+			if f.protect(name) {
+				delete(f.trailer, name)
+			}
+		}
+	}
+	return n, err
 }

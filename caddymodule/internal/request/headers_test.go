@@ -2,7 +2,10 @@ package request
 
 import (
 	"errors"
+	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"testing"
 )
@@ -146,5 +149,39 @@ func TestCheckTrailers(t *testing.T) {
 				t.Fatalf("err = %v, want ok=%v", err, tt.ok)
 			}
 		})
+	}
+}
+
+// TestStripLateTrailers sends a real chunked request with a declared
+// trailer and an undeclared one naming a protected header, through a
+// real net/http server, and checks what a proxy reading r.Trailer at EOF
+// would copy on.
+func TestStripLateTrailers(t *testing.T) {
+	t.Parallel()
+	got := make(chan http.Header, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		StripLateTrailers(r, func(n string) bool { return SameHeaderName(n, "X-Auth-Subject") })
+		_, _ = io.Copy(io.Discard, r.Body)
+		got <- r.Trailer.Clone()
+	}))
+	defer srv.Close()
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	req := "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTrailer: X-Checksum\r\n\r\n" +
+		"5\r\nhello\r\n0\r\nX-Checksum: 1\r\nX-Auth-Subject: admin\r\nx_auth_subject: admin\r\n\r\n"
+	if _, err := io.WriteString(conn, req); err != nil {
+		t.Fatal(err)
+	}
+	tr := <-got
+	if tr.Get("X-Checksum") != "1" {
+		t.Errorf("the declared trailer was lost: %v", tr)
+	}
+	for name := range tr {
+		if SameHeaderName(name, "X-Auth-Subject") {
+			t.Errorf("protected trailer %s kept: %v", name, tr)
+		}
 	}
 }
