@@ -8,7 +8,7 @@ package caddymodule
 import (
 	"errors"
 	"fmt"
-	"strings"
+	"net/http"
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
@@ -129,8 +129,8 @@ func (a *App) compile() error {
 	if a.endpointPrefix == "" {
 		a.endpointPrefix = DefaultEndpointPrefix
 	}
-	if !strings.HasPrefix(a.endpointPrefix, "/") || !strings.HasSuffix(a.endpointPrefix, "/") || len(a.endpointPrefix) < 3 {
-		return fmt.Errorf("endpoint_prefix %q must start and end with / and name a path of its own", a.EndpointPrefix)
+	if err := checkEndpointPrefix(a.endpointPrefix); err != nil {
+		return err
 	}
 	if a.Session != nil {
 		keys, err := resolveSessionKeys(a.Session.Keys)
@@ -138,11 +138,8 @@ func (a *App) compile() error {
 			return err
 		}
 		a.sessionKeys = keys
-		if a.Session.IdleTimeout < 0 || a.Session.AbsoluteTimeout < 0 {
-			return errors.New("session: timeouts must not be negative")
-		}
-		if a.Session.IdleTimeout > 0 && a.Session.AbsoluteTimeout > 0 && a.Session.AbsoluteTimeout < a.Session.IdleTimeout {
-			return errors.New("session: absolute_timeout must not be shorter than idle_timeout")
+		if err := a.Session.checkTimeouts(); err != nil {
+			return err
 		}
 	}
 	if a.OIDC != nil {
@@ -223,8 +220,9 @@ func (a *App) compileAPIKeys() error {
 	}
 	a.hasher = hasher
 	a.apiKeyHeader = cfg.Header
-	if a.apiKeyHeader == "" {
-		a.apiKeyHeader = "X-API-Key"
+	if a.apiKeyHeader != "" && a.logger != nil {
+		a.logger.Warn("API keys are accepted in a header Caddy's access logs do not redact; add a log filter that deletes it to every site log",
+			zap.String("header", a.apiKeyHeader), zap.String("filter", "format filter { request>headers>"+http.CanonicalHeaderKey(a.apiKeyHeader)+" delete }"))
 	}
 	return nil
 }

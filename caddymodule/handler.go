@@ -1,7 +1,6 @@
 package caddymodule
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -13,16 +12,11 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
-	"github.com/portcullis-auth/portcullis/caddymodule/internal/apikey"
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/audit"
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/credential"
-	"github.com/portcullis-auth/portcullis/caddymodule/internal/jwtauth"
-	"github.com/portcullis-auth/portcullis/caddymodule/internal/mcp"
-	"github.com/portcullis-auth/portcullis/caddymodule/internal/oidcflow"
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/policy"
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/principal"
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/ratelimit"
-	"github.com/portcullis-auth/portcullis/caddymodule/internal/session"
 )
 
 func init() {
@@ -90,6 +84,18 @@ type Handler struct {
 	// not listed (DNS-rebinding protection for MCP servers). Requests
 	// without Origin pass.
 	AllowedOrigins []string `json:"allowed_origins,omitempty"`
+	// AllowAmbiguousPaths lets through request paths that some server
+	// behind could read as another path than the one the route was
+	// matched on (`;` parameters, `\`, dot segments, encoded `/` or `%`,
+	// control characters, invalid UTF-8), for upstreams that need them.
+	// Default: false (such requests are refused with 400).
+	AllowAmbiguousPaths bool `json:"allow_ambiguous_paths,omitempty"`
+	// AllowMethodOverride keeps method-override headers
+	// (`X-HTTP-Method-Override`, `X-HTTP-Method`, `X-Method-Override`) on
+	// POST requests, and authorizes the overriding method. Default: false
+	// (they are removed). URL-override headers (`X-Original-URL`,
+	// `X-Rewrite-URL`) are always removed.
+	AllowMethodOverride bool `json:"allow_method_override,omitempty"`
 	// ForwardAuthorization keeps the Authorization header on requests
 	// sent upstream. Default: false (the bearer token is removed).
 	ForwardAuthorization bool `json:"forward_authorization,omitempty"`
@@ -115,6 +121,7 @@ type Handler struct {
 	anonymous caddyhttp.MatchPath
 	ih        IdentityHeaders
 	stripper  identityStripper
+	hygiene   hygiene
 	resource  *resource
 	readsCall bool
 	zones     []ratelimit.Zone
@@ -232,6 +239,7 @@ func (h *Handler) setup(app *App) error {
 			return err
 		}
 	}
+	h.hygiene = newHygiene(h.stripper, h.AllowAmbiguousPaths, h.AllowMethodOverride, app.apiKeyHeader)
 	h.extractor = credential.Extractor{
 		APIKeyHeader: h.app.apiKeyHeader,
 		APIKeyPrefix: h.app.keys.Prefix(),
@@ -257,8 +265,11 @@ func (h *Handler) Validate() error {
 	return nil
 }
 
-// ServeHTTP answers Portcullis's own endpoints, or authenticates and
-// authorizes the request and calls next.
+// ServeHTTP runs the request through the pipeline: read it strictly,
+// answer Portcullis's own endpoints, then authenticate → authorize →
+// limit → forward. Each step returns a value; a step that stops the
+// request returns a verdict, and answer is the one place that turns a
+// verdict into HTTP.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	rid := requestIDFor(r, repl)
@@ -267,160 +278,44 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	// append or edit to one never reaches the other).
 	ridVals := []string{rid, rid}
 	w.Header()[requestIDHeader] = ridVals[0:1:1]
-	if rest, ok := strings.CutPrefix(r.URL.Path, h.app.endpointPrefix); ok {
-		h.serveEndpoint(w, r, rid, rest)
-		return nil
-	}
-	if r.URL.Path == AssertionJWKSPath && h.app.signer != nil {
-		h.app.serveJWKS(w)
-		return nil
-	}
-	if strings.HasPrefix(r.URL.Path, mcp.WellKnownPrefix) && len(h.app.resources) > 0 {
-		h.serveResourceMetadata(w, rid, r.URL.Path)
-		return nil
-	}
-	// A request already authenticated by an earlier portcullis handler in
-	// the chain (e.g. `portcullis /admin/*` before `portcullis`) keeps
-	// that principal: its credential is already gone, and this route adds
-	// its own requirements. Client copies of this handler's identity
-	// headers are stripped in any case (its names may differ from the
-	// earlier handler's); the headers it sets itself come after.
-	var prior principal.Principal
-	id, chained := caddyhttp.GetVar(r.Context(), principalVar).(*requestIdentity)
-	if chained {
-		prior = id.p
-	}
-	h.stripper.strip(r.Header)
 	start := time.Now()
 	ev := requestEvent(r, audit.KindDecision, rid, h.Route)
-	if !h.originAllowed(r) {
-		h.deny(w, r, ev, start, policy.ReasonOriginNotAllowed, challenge{status: http.StatusForbidden, code: "access_denied", description: "requests from this origin are not allowed"})
+
+	method, v := h.clean(r)
+	if v == nil && h.serveOwn(w, r, rid) {
 		return nil
 	}
-	preq := policy.Request{Method: r.Method}
-	if h.readsCall || h.resource != nil {
-		call, err := mcp.ReadCall(r, mcp.DefaultMaxBody)
-		switch {
-		case errors.Is(err, mcp.ErrTooLarge):
-			h.deny(w, r, ev, start, policy.ReasonMalformedRequest, challenge{status: http.StatusRequestEntityTooLarge, code: "invalid_request", description: err.Error()})
-			return nil
-		case err != nil:
-			h.deny(w, r, ev, start, policy.ReasonMalformedRequest, challenge{status: http.StatusBadRequest, code: "invalid_request", description: err.Error()})
-			return nil
-		}
-		preq.RPCMethod, preq.Tool = call.Method, call.Name
+	var each []policy.Request
+	if v == nil {
+		each, v = h.inspect(r, method)
+	}
+	var id identity
+	if v == nil {
+		id, v = h.identify(w, r, &ev, each)
+	}
+	if v == nil && !id.anonymous {
+		v = h.authorize(r, id.p, each, &ev)
+	}
+	if v != nil {
+		h.answer(w, r, ev, start, *v)
+		return nil
 	}
 
-	var cred credential.Credential
-	if !chained {
-		var err error
-		if cred, err = h.extractor.Extract(r); err != nil {
-			reason, c := policy.ReasonMalformedCredentials, challenge{status: http.StatusBadRequest, code: "invalid_request", description: err.Error()}
-			switch {
-			case errors.Is(err, credential.ErrMultiple):
-				reason = policy.ReasonMultipleCredentials
-			case errors.Is(err, credential.ErrTooLong):
-				c = challenge{status: http.StatusUnauthorized, code: "invalid_token", description: "the credential is too large"}
-			}
-			h.deny(w, r, ev, start, reason, c)
-			return nil
-		}
-	}
-	p, ok := prior, chained
-	var reason policy.Reason
-	var c challenge
-	if !ok && cred.Kind == credential.None && h.acceptsSessions() {
-		s, err := h.app.sessions.Load(r.Context(), r)
-		switch {
-		case err == nil:
-			p, ok = s.Principal(), true
-			ev.SessionIDHash = p.SessionID
-		case isUnavailable(err):
-			ev.Result, ev.Reason = audit.Deny, session.Reason(err)
-			h.record(ev, start)
-			writeJSONError(w, rid, http.StatusServiceUnavailable, "temporarily_unavailable", "sessions are unavailable; try again shortly")
-			return nil
-		case !errors.Is(err, session.ErrNoCookie):
-			// A cookie that no longer opens a session: clear it, record
-			// why, and carry on as a request without credentials.
-			http.SetCookie(w, h.app.sessions.ClearCookie())
-			if errors.Is(err, session.ErrExpired) {
-				xe := ev
-				xe.Kind, xe.Result, xe.Reason = audit.KindSessionExpired, audit.Info, session.Reason(err)
-				h.app.emit(xe, h.sampler)
-			}
-		}
-	}
-	if !ok && cred.Kind == credential.None && len(h.anonymous) > 0 {
-		if ok, _ := h.anonymous.MatchWithError(r); ok {
-			ev.Result, ev.Reason = audit.Allow, string(policy.ReasonAnonymous)
-			h.record(ev, start)
-			h.forward(r, ridVals[1:2:2], cred)
-			if !h.rateLimit(w, r, repl, ev, principal.Principal{}) {
-				return nil
-			}
-			return next.ServeHTTP(w, r)
-		}
-	}
-	if !ok && cred.Kind == credential.None && h.app.oidc != nil && h.acceptsSessions() && oidcflow.IsBrowserNavigation(r) {
-		ev.Result, ev.Reason = audit.Deny, string(policy.ReasonNoCredentials)
-		h.record(ev, start)
-		h.startLogin(w, r, rid, r.URL.RequestURI())
-		return nil
-	}
-	if !ok {
-		p, reason, c, ok = h.authenticate(r.Context(), cred, ev.ClientIP)
-	}
-	if !ok {
-		if h.resource != nil && c.status == http.StatusUnauthorized {
-			c.scopes = policy.Authorize(h.reqs, h.app.implications, nil, preq).Required
-		}
-		h.deny(w, r, ev, start, reason, c)
-		return nil
-	}
-	ev = withPrincipal(ev, p)
-	if maxAge, acr, ok := h.stepUpNeeded(p); !ok {
-		if p.Method == principal.MethodSession && h.app.oidc != nil && oidcflow.IsBrowserNavigation(r) {
-			ev.Result, ev.Reason = audit.Deny, string(policy.ReasonStepUp)
-			h.record(ev, start)
-			h.startLoginWith(w, r, rid, oidcflow.LoginOptions{ReturnTo: r.URL.RequestURI(), MaxAge: maxAge, ACRValues: acr, ForceLogin: maxAge > 0})
-			return nil
-		}
-		h.deny(w, r, ev, start, policy.ReasonStepUp, challenge{status: http.StatusUnauthorized, code: "insufficient_user_authentication",
-			description: "a more recent or stronger authentication is required", maxAge: maxAge, acrValues: acr})
-		return nil
-	}
-	if cr, ok := policy.AuthorizeClaims(h.claimReqs, p.Claims); !ok {
-		h.deny(w, r, ev, start, policy.ReasonClaimMismatch, challenge{
-			status: http.StatusForbidden, code: "access_denied",
-			description: "the credential does not carry a claim this route requires (" + cr.Claim + ")",
-		})
-		return nil
-	}
-	if h.resource != nil && !h.resource.accepts(p) {
-		h.deny(w, r, ev, start, policy.ReasonWrongAudience, challenge{status: http.StatusUnauthorized, code: "invalid_token",
-			description: "the token was not issued for this resource", resourceMetadata: h.resource.meta.URL()})
-		return nil
-	}
-	d := policy.Authorize(h.reqs, h.app.implications, p.Scopes, preq)
-	ev.RequiredScopes = d.Required
-	if !d.Allow {
-		h.deny(w, r, ev, start, d.Reason, challenge{
-			status: http.StatusForbidden, code: "insufficient_scope",
-			description: "the credential lacks a scope this request needs", scopes: d.Required,
-		})
-		return nil
-	}
 	ev.Result, ev.Reason = audit.Allow, string(policy.ReasonAllowed)
+	if id.anonymous {
+		ev.Reason = string(policy.ReasonAnonymous)
+	}
 	h.record(ev, start)
-
-	h.forward(r, ridVals[1:2:2], cred)
-	caddyhttp.SetVar(r.Context(), principalVar, setIdentity(r, repl, h.ih, p))
-	if !h.rateLimit(w, r, repl, ev, p) {
+	h.forward(r, ridVals[1:2:2])
+	if !id.anonymous {
+		caddyhttp.SetVar(r.Context(), principalVar, setIdentity(r, repl, h.ih, id.p))
+	}
+	if v := h.limit(w, r, repl, id.p); v != nil {
+		h.answer(w, r, withPrincipal(ev, id.p), start, *v)
 		return nil
 	}
-	if h.Assertion != nil {
-		token, err := h.app.signer.Sign(p, h.Assertion.Audience)
+	if h.Assertion != nil && !id.anonymous {
+		token, err := h.app.signer.Sign(id.p, h.Assertion.Audience)
 		if err != nil {
 			return caddyhttp.Error(http.StatusInternalServerError, err)
 		}
@@ -431,8 +326,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 
 // forward removes the credential from the request sent upstream and
 // adds the request id (rid is the header's value, the id alone).
-func (h *Handler) forward(r *http.Request, rid []string, cred credential.Credential) {
-	r.Header.Del(h.extractor.APIKeyHeader)
+func (h *Handler) forward(r *http.Request, rid []string) {
+	if h.extractor.APIKeyHeader != "" {
+		r.Header.Del(h.extractor.APIKeyHeader)
+	}
 	if h.app.sessions != nil {
 		stripOurCookies(r, h.app.sessions.CookieName())
 	}
@@ -440,18 +337,6 @@ func (h *Handler) forward(r *http.Request, rid []string, cred credential.Credent
 		r.Header.Del("Authorization")
 	}
 	r.Header[requestIDHeader] = rid
-}
-
-// deny records a refusal and answers it. On a resource-bound route, 401
-// and 403 challenges carry the resource metadata URL (RFC 9728).
-func (h *Handler) deny(w http.ResponseWriter, r *http.Request, ev audit.Event, start time.Time, reason policy.Reason, c challenge) {
-	c.html = oidcflow.IsBrowserNavigation(r)
-	if h.resource != nil && (c.status == http.StatusUnauthorized || c.status == http.StatusForbidden) {
-		c.resourceMetadata = h.resource.meta.URL()
-	}
-	ev.Result, ev.Reason = audit.Deny, string(reason)
-	h.record(ev, start)
-	writeChallenge(w, ev.RequestID, h.Realm, c)
 }
 
 // record counts a decision and writes its audit event.
@@ -479,90 +364,6 @@ func (h *Handler) serveEndpoint(w http.ResponseWriter, r *http.Request, rid, nam
 	default:
 		writeJSONError(w, rid, http.StatusNotFound, "not_found", "no such Portcullis endpoint")
 	}
-}
-
-// authenticate verifies the credential. On failure it returns the
-// reason and the challenge to answer with.
-func (h *Handler) authenticate(ctx context.Context, cred credential.Credential, clientIP string) (principal.Principal, policy.Reason, challenge, bool) {
-	unauthorized := func(desc string) challenge {
-		return challenge{status: http.StatusUnauthorized, code: "invalid_token", description: desc}
-	}
-	switch cred.Kind {
-	case credential.None:
-		return principal.Principal{}, policy.ReasonNoCredentials,
-			challenge{status: http.StatusUnauthorized, bare: true, description: "authentication is required"}, false
-	case credential.APIKey:
-		if !slices.Contains(h.accept, principal.MethodAPIKey) {
-			return principal.Principal{}, policy.ReasonMethodNotAccepted, unauthorized("API keys are not accepted here"), false
-		}
-		rec, err := h.app.registry.Verify(ctx, cred.Value, clientIP)
-		var tooMany *apikey.TooManyFailuresError
-		switch {
-		case err == nil:
-			return principal.Principal{
-				Subject: rec.Subject, Method: principal.MethodAPIKey, KeyID: rec.ID,
-				Name: rec.Name, Scopes: rec.Scopes, RateLimit: rec.RateLimit,
-			}, policy.ReasonAllowed, challenge{}, true
-		case errors.As(err, &tooMany):
-			return principal.Principal{}, policy.ReasonTooManyFailures, challenge{status: http.StatusTooManyRequests, code: "invalid_request",
-				description: "too many failed attempts from this address; try again later", retryAfter: tooMany.RetryAfter}, false
-		case errors.Is(err, apikey.ErrUnavailable):
-			return principal.Principal{}, policy.ReasonUnavailable, challenge{status: http.StatusServiceUnavailable, code: "temporarily_unavailable",
-				description: "API keys cannot be checked right now; try again shortly"}, false
-		case errors.Is(err, apikey.ErrExpired):
-			return principal.Principal{}, policy.ReasonExpired, unauthorized("the API key has expired"), false
-		case errors.Is(err, apikey.ErrRevoked):
-			return principal.Principal{}, policy.ReasonRevoked, unauthorized("the API key is not valid"), false
-		case errors.Is(err, apikey.ErrMalformed):
-			return principal.Principal{}, policy.ReasonMalformedCredentials, unauthorized("the API key is not valid"), false
-		default:
-			return principal.Principal{}, policy.ReasonInvalidCredentials, unauthorized("the API key is not valid"), false
-		}
-	default:
-		return h.authenticateJWT(ctx, cred.Value)
-	}
-}
-
-// authenticateJWT verifies a bearer JWT against the trusted issuers.
-func (h *Handler) authenticateJWT(ctx context.Context, token string) (principal.Principal, policy.Reason, challenge, bool) {
-	if !slices.Contains(h.accept, principal.MethodJWT) {
-		return principal.Principal{}, policy.ReasonMethodNotAccepted,
-			challenge{status: http.StatusUnauthorized, code: "invalid_token", description: "bearer tokens are not accepted here"}, false
-	}
-	if h.app.verifier == nil {
-		return principal.Principal{}, policy.ReasonInvalidCredentials,
-			challenge{status: http.StatusUnauthorized, code: "invalid_token", description: "the bearer token is not valid"}, false
-	}
-	p, err := h.app.verifier.Verify(ctx, token)
-	if err == nil {
-		return p, policy.ReasonAllowed, challenge{}, true
-	}
-	reason := policy.Reason(jwtauth.ReasonOf(err))
-	switch {
-	case errors.Is(err, jwtauth.ErrUnavailable):
-		return principal.Principal{}, reason, challenge{status: http.StatusServiceUnavailable, code: "temporarily_unavailable",
-			description: "the token issuer's keys cannot be fetched; try again shortly"}, false
-	case errors.Is(err, jwtauth.ErrExpired):
-		return principal.Principal{}, reason, challenge{status: http.StatusUnauthorized, code: "invalid_token", description: "the access token expired"}, false
-	default:
-		return principal.Principal{}, reason, challenge{status: http.StatusUnauthorized, code: "invalid_token", description: "the bearer token is not valid"}, false
-	}
-}
-
-// stepUpNeeded checks the route's max_age and acr requirements against
-// the principal; when they are not met it returns what to ask for.
-// API keys carry no authentication event and are not subject to them.
-func (h *Handler) stepUpNeeded(p principal.Principal) (time.Duration, []string, bool) {
-	if p.Method == principal.MethodAPIKey || (h.MaxAge <= 0 && len(h.ACR) == 0) {
-		return 0, nil, true
-	}
-	maxAge := time.Duration(h.MaxAge)
-	stale := maxAge > 0 && (p.AuthTime.IsZero() || time.Since(p.AuthTime) > maxAge)
-	weak := len(h.ACR) > 0 && !slices.Contains(h.ACR, p.ACR)
-	if !stale && !weak {
-		return 0, nil, true
-	}
-	return maxAge, h.ACR, false
 }
 
 // principalVar is the request variable that carries the request's

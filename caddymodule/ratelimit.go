@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -93,11 +92,13 @@ func (a *App) acquireLimiter() error {
 	return nil
 }
 
-// rateLimit applies the route's zones. It reports whether the request
-// may go on; when not, it has answered.
-func (h *Handler) rateLimit(w http.ResponseWriter, r *http.Request, repl *caddy.Replacer, ev audit.Event, p principal.Principal) bool {
+// limit applies the route's rate-limit zones to the request: nil when
+// it may go on (the RateLimit headers then set on w, if enabled), else
+// the verdict to answer: 429 with Retry-After, or 503 when the store is
+// down and a zone fails closed.
+func (h *Handler) limit(w http.ResponseWriter, r *http.Request, repl *caddy.Replacer, p principal.Principal) *verdict {
 	if len(h.zones) == 0 {
-		return true
+		return nil
 	}
 	reqs := make([]ratelimit.Request, len(h.zones))
 	for i, z := range h.zones {
@@ -124,36 +125,33 @@ func (h *Handler) rateLimit(w http.ResponseWriter, r *http.Request, repl *caddy.
 	}
 	results, err := h.app.limiter.Allow(r.Context(), reqs)
 	if err != nil && !errors.Is(err, ratelimit.ErrUnavailable) {
-		writeJSONError(w, ev.RequestID, http.StatusInternalServerError, "server_error", "rate limiting failed")
-		return false
+		return &verdict{kind: audit.KindRateLimited, reason: "rate_limit_error", plain: true,
+			c: challenge{status: http.StatusInternalServerError, code: "server_error", description: "rate limiting failed"}}
 	}
 	strict, _ := ratelimit.Strictest(results)
 	if ratelimit.Allowed(results) {
 		if h.rateLimitHeaders && strict.Source == ratelimit.SourceStore {
 			setRateLimitHeaders(w.Header(), strict)
 		}
-		return true
+		return nil
 	}
+	v := &verdict{kind: audit.KindRateLimited, plain: true}
 	for _, res := range results {
 		if !res.Allowed {
-			h.app.metrics.rateLimited.WithLabelValues(res.Zone).Inc()
-			ev.Zone = res.Zone
+			v.zone = res.Zone
 			break
 		}
 	}
-	ev.Kind, ev.Result, ev.Reason = audit.KindRateLimited, audit.Deny, "rate_limited"
 	if strict.Source == ratelimit.SourceOnError {
-		ev.Reason = "rate_limit_unavailable"
-		h.app.emit(ev, h.sampler)
-		w.Header().Set("Retry-After", "1")
-		writeJSONError(w, ev.RequestID, http.StatusServiceUnavailable, "temporarily_unavailable", "rate limiting is unavailable; try again shortly")
-		return false
+		v.reason = "rate_limit_unavailable"
+		v.c = challenge{status: http.StatusServiceUnavailable, code: "temporarily_unavailable",
+			description: "rate limiting is unavailable; try again shortly", retryAfter: time.Second}
+		return v
 	}
-	h.app.emit(ev, h.sampler)
-	setRateLimitHeaders(w.Header(), strict)
-	w.Header().Set("Retry-After", strconv.Itoa(ceilSeconds(strict.RetryAfter)))
-	writeJSONError(w, ev.RequestID, http.StatusTooManyRequests, "rate_limited", "too many requests; retry after the time in Retry-After")
-	return false
+	v.reason, v.limit = "rate_limited", &strict
+	v.c = challenge{status: http.StatusTooManyRequests, code: "rate_limited",
+		description: "too many requests; retry after the time in Retry-After", retryAfter: strict.RetryAfter}
+	return v
 }
 
 // setRateLimitHeaders writes the IETF RateLimit-Policy and RateLimit

@@ -161,3 +161,31 @@ func AuthorizeClaims(reqs []ClaimRequirement, claims map[string]any) (ClaimRequi
 	}
 	return ClaimRequirement{}, true
 }
+
+// AuthorizeEach authorizes several requests carried by one HTTP request
+// (the messages of a JSON-RPC batch): it allows only when every one is
+// allowed. Required and Missing are the unions over all of them, so one
+// challenge names everything the whole request needs. With no requests
+// it allows.
+func AuthorizeEach(reqs []Requirement, imp *Implications, granted []string, each []Request) Decision {
+	out := Decision{Allow: true, Reason: ReasonAllowed}
+	for _, req := range each {
+		d := Authorize(reqs, imp, granted, req)
+		out.Required = appendNew(out.Required, d.Required...)
+		out.Missing = appendNew(out.Missing, d.Missing...)
+		if !d.Allow {
+			out.Allow, out.Reason = false, d.Reason
+		}
+	}
+	return out
+}
+
+// appendNew appends the values of add not already in dst.
+func appendNew(dst []string, add ...string) []string {
+	for _, s := range add {
+		if !slices.Contains(dst, s) {
+			dst = append(dst, s)
+		}
+	}
+	return dst
+}

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"reflect"
+	"slices"
 	"testing"
 )
 
@@ -70,6 +71,38 @@ func TestAuthorizePerTool(t *testing.T) {
 			t.Parallel()
 			if d := Authorize(reqs, nil, tt.granted, tt.req); d.Allow != tt.allow {
 				t.Fatalf("Authorize = %+v", d)
+			}
+		})
+	}
+}
+
+func TestAuthorizeEach(t *testing.T) {
+	t.Parallel()
+	reqs := []Requirement{
+		{Scopes: []string{"tools:read"}},
+		{Scopes: []string{"tools:deploy"}, Tools: []string{"deploy_*"}},
+	}
+	tests := []struct {
+		name     string
+		granted  []string
+		each     []Request
+		allow    bool
+		required []string
+	}{
+		{name: "safe batch", granted: []string{"tools:read"}, each: []Request{{Method: "POST", RPCMethod: "tools/call", Tool: "echo"}, {Method: "POST", RPCMethod: "tools/list"}}, allow: true, required: []string{"tools:read"}},
+		{name: "one forbidden element", granted: []string{"tools:read"}, each: []Request{{Method: "POST", RPCMethod: "tools/call", Tool: "echo"}, {Method: "POST", RPCMethod: "tools/call", Tool: "deploy_prod"}}, required: []string{"tools:read", "tools:deploy"}},
+		{name: "forbidden first", granted: []string{"tools:read"}, each: []Request{{Method: "POST", RPCMethod: "tools/call", Tool: "deploy_prod"}, {Method: "POST", RPCMethod: "tools/call", Tool: "echo"}}, required: []string{"tools:read", "tools:deploy"}},
+		{name: "all granted", granted: []string{"tools:read", "tools:deploy"}, each: []Request{{Method: "POST", RPCMethod: "tools/call", Tool: "deploy_prod"}}, allow: true, required: []string{"tools:read", "tools:deploy"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			d := AuthorizeEach(reqs, nil, tt.granted, tt.each)
+			if d.Allow != tt.allow || !slices.Equal(d.Required, tt.required) {
+				t.Fatalf("got %+v, want allow=%v required=%v", d, tt.allow, tt.required)
+			}
+			if !d.Allow && (d.Reason != ReasonInsufficientScope || len(d.Missing) == 0) {
+				t.Fatalf("refusal %+v has no reason or missing scopes", d)
 			}
 		})
 	}
