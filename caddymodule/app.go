@@ -159,6 +159,12 @@ func (a *App) compile() error {
 			return fmt.Errorf("jwt: issuer %s is declared twice", j.Issuer)
 		}
 		seen[j.Issuer] = true
+		if j.Name != "" { // names and URLs cannot collide: names have no ':'
+			if seen[j.Name] {
+				return fmt.Errorf("jwt: issuer name %s is used twice", j.Name)
+			}
+			seen[j.Name] = true
+		}
 	}
 	if a.Assertion != nil {
 		s, err := a.Assertion.signer()

@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"errors"
+	"fmt"
 	"strconv"
 
 	"github.com/caddyserver/caddy/v2"
@@ -44,114 +45,130 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 	return httpcaddyfile.App{Name: "portcullis", Value: caddyconfig.JSON(app, nil)}, nil
 }
 
-// UnmarshalCaddyfile reads the global option block into a.
+// UnmarshalCaddyfile reads the global option block into a, keeping each
+// mistake (at its line) and going on at the next subdirective.
 func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // consume option name
+	var errs mistakes
 	if d.NextArg() {
-		return d.ArgErr()
-	}
-	var oidcAt func(error) error
-	scopes := map[string][]string{}
-	zones := map[string]bool{}
-	issuers := map[string]bool{}
-	for d.NextBlock(0) {
-		switch d.Val() {
-		case "store":
-			if a.Store != nil {
-				return d.Err("store is given twice")
-			}
-			a.Store = new(StoreConfig)
-			if err := a.Store.unmarshal(d); err != nil {
-				return err
-			}
-		case "session":
-			if a.Session != nil {
-				return d.Err("session is given twice")
-			}
-			a.Session = new(SessionConfig)
-			if err := a.Session.unmarshal(d); err != nil {
-				return err
-			}
-		case "oidc":
-			if a.OIDC != nil {
-				return d.Err("oidc is given twice; one OpenID provider per configuration")
-			}
-			a.OIDC = new(OIDCConfig)
-			oidcAt = errAtStart(d)
-			if err := a.OIDC.unmarshal(d); err != nil {
-				return err
-			}
-		case "jwt":
-			var j JWTIssuerConfig
-			if err := j.unmarshal(d); err != nil {
-				return err
-			}
-			if issuers[j.Issuer] {
-				return d.Errf("jwt issuer %s is declared twice", j.Issuer)
-			}
-			issuers[j.Issuer] = true
-			a.JWT = append(a.JWT, j)
-		case "api_keys":
-			if a.APIKeys != nil {
-				return d.Err("api_keys is given twice")
-			}
-			a.APIKeys = new(APIKeysConfig)
-			if err := a.APIKeys.unmarshal(d); err != nil {
-				return err
-			}
-		case "scope":
-			var s ScopeConfig
-			at := errAtStart(d)
-			if err := s.unmarshal(d); err != nil {
-				return err
-			}
-			if _, dup := scopes[s.Name]; dup {
-				return d.Errf("scope %s is declared twice; list everything it implies in one line", s.Name)
-			}
-			scopes[s.Name] = s.Implies
-			if _, err := policy.NewImplications(scopes); err != nil {
-				return at(err)
-			}
-			a.Scopes = append(a.Scopes, s)
-		case "rate_limit":
-			var z RateLimitZoneConfig
-			if err := z.unmarshal(d); err != nil {
-				return err
-			}
-			if zones[z.Name] {
-				return d.Errf("rate_limit zone %s is declared twice", z.Name)
-			}
-			zones[z.Name] = true
-			a.RateLimits = append(a.RateLimits, z)
-		case "resource":
-			var rc ResourceConfig
-			if err := rc.unmarshal(d); err != nil {
-				return err
-			}
-			for _, other := range a.Resources {
-				if other.URI == rc.URI {
-					return d.Errf("resource %s is declared twice", rc.URI)
-				}
-			}
-			a.Resources = append(a.Resources, rc)
-		case "assertion":
-			if a.Assertion != nil {
-				return d.Err("assertion is given twice")
-			}
-			a.Assertion = new(AssertionConfig)
-			if err := a.Assertion.unmarshal(d); err != nil {
-				return err
-			}
-		case "endpoint_prefix":
-			if err := stringArg(d, &a.EndpointPrefix); err != nil {
-				return err
-			}
-		default:
-			return d.Errf("unrecognized portcullis option %q", d.Val())
+		errs.add(d.ArgErr())
+		for d.NextArg() {
 		}
 	}
+	p := appParse{scopes: map[string][]string{}, zones: map[string]bool{}, issuers: map[string]bool{}}
+	errs.add(readBlock(d, 0, func() error { return a.unmarshalOption(d, &p) }))
 	if a.OIDC != nil && a.Session == nil {
-		return oidcAt(errors.New("oidc: browser login needs a session block with keys"))
+		errs.add(p.oidcAt(errors.New("oidc: browser login needs a session block with keys")))
+	}
+	return errs.err()
+}
+
+// appParse is what reading the global option remembers across its
+// subdirectives, for the checks that span several of them.
+type appParse struct {
+	oidcAt  func(error) error
+	scopes  map[string][]string
+	zones   map[string]bool
+	issuers map[string]bool
+}
+
+// unmarshalOption reads one subdirective of the global option.
+func (a *App) unmarshalOption(d *caddyfile.Dispenser, p *appParse) error {
+	switch d.Val() {
+	case "store":
+		if a.Store != nil {
+			return d.Err("store is given twice")
+		}
+		a.Store = new(StoreConfig)
+		return a.Store.unmarshal(d)
+	case "session":
+		if a.Session != nil {
+			return d.Err("session is given twice")
+		}
+		a.Session = new(SessionConfig)
+		return a.Session.unmarshal(d)
+	case "oidc":
+		if a.OIDC != nil {
+			return d.Err("oidc is given twice; one OpenID provider per configuration")
+		}
+		a.OIDC = new(OIDCConfig)
+		p.oidcAt = errAtStart(d)
+		return a.OIDC.unmarshal(d)
+	case "jwt":
+		var j JWTIssuerConfig
+		at := errAtStart(d)
+		if err := j.unmarshal(d); err != nil {
+			return err
+		}
+		if p.issuers[j.Issuer] {
+			return at(fmt.Errorf("jwt issuer %s is declared twice", j.Issuer))
+		}
+		p.issuers[j.Issuer] = true
+		if j.Name != "" { // names and URLs cannot collide: names have no ':'
+			if p.issuers[j.Name] {
+				return at(fmt.Errorf("jwt issuer name %s is used twice", j.Name))
+			}
+			p.issuers[j.Name] = true
+		}
+		a.JWT = append(a.JWT, j)
+	case "api_keys":
+		if a.APIKeys != nil {
+			return d.Err("api_keys is given twice")
+		}
+		a.APIKeys = new(APIKeysConfig)
+		return a.APIKeys.unmarshal(d)
+	case "scope":
+		var s ScopeConfig
+		at := errAtStart(d)
+		if err := s.unmarshal(d); err != nil {
+			return err
+		}
+		if _, dup := p.scopes[s.Name]; dup {
+			return d.Errf("scope %s is declared twice; list everything it implies in one line", s.Name)
+		}
+		p.scopes[s.Name] = s.Implies
+		if _, err := policy.NewImplications(p.scopes); err != nil {
+			// Left out, so the lines after it are checked without it.
+			delete(p.scopes, s.Name)
+			return at(err)
+		}
+		a.Scopes = append(a.Scopes, s)
+	case "rate_limit":
+		var z RateLimitZoneConfig
+		if err := z.unmarshal(d); err != nil {
+			return err
+		}
+		if p.zones[z.Name] {
+			return d.Errf("rate_limit zone %s is declared twice", z.Name)
+		}
+		p.zones[z.Name] = true
+		a.RateLimits = append(a.RateLimits, z)
+	case "resource":
+		var rc ResourceConfig
+		if err := rc.unmarshal(d); err != nil {
+			return err
+		}
+		for _, other := range a.Resources {
+			if other.URI == rc.URI {
+				return d.Errf("resource %s is declared twice", rc.URI)
+			}
+		}
+		a.Resources = append(a.Resources, rc)
+	case "assertion":
+		if a.Assertion != nil {
+			return d.Err("assertion is given twice")
+		}
+		a.Assertion = new(AssertionConfig)
+		return a.Assertion.unmarshal(d)
+	case "endpoint_prefix":
+		if err := stringArg(d, &a.EndpointPrefix); err != nil {
+			return err
+		}
+		if err := checkEndpointPrefix(a.EndpointPrefix); err != nil {
+			return d.Err(err.Error())
+		}
+	default:
+		return d.Errf("unrecognized portcullis option %q", d.Val())
 	}
 	return nil
 }

@@ -24,7 +24,7 @@ func (s *StoreConfig) unmarshal(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
 		return d.ArgErr()
 	}
-	for d.NextBlock(1) {
+	err := readBlock(d, 1, func() error {
 		var err error
 		switch d.Val() {
 		case "addresses":
@@ -57,12 +57,10 @@ func (s *StoreConfig) unmarshal(d *caddyfile.Dispenser) error {
 		default:
 			return d.Errf("unrecognized store subdirective %q", d.Val())
 		}
-		if err != nil {
-			return err
-		}
-	}
-	if storeKind(s) == "memory" {
-		return nil
+		return err
+	})
+	if err != nil || storeKind(s) == "memory" {
+		return err
 	}
 	if _, err := s.redisConfig(); err != nil {
 		return at(err)
@@ -70,16 +68,21 @@ func (s *StoreConfig) unmarshal(d *caddyfile.Dispenser) error {
 	return nil
 }
 
-// unmarshal reads a `session { … }` block.
+// unmarshal reads a `session { … }` block; the timeouts are checked
+// against each other at the line of the one read last.
 func (s *SessionConfig) unmarshal(d *caddyfile.Dispenser) error {
 	at := errAtStart(d)
 	if d.NextArg() {
 		return d.ArgErr()
 	}
-	for d.NextBlock(1) {
+	var errs mistakes
+	sawKeys := false
+	timeoutsAt := at
+	errs.add(readBlock(d, 1, func() error {
 		var err error
 		switch d.Val() {
 		case "keys":
+			sawKeys = true
 			s.Keys = d.RemainingArgs()
 			if _, err := resolveSessionKeys(s.Keys); err != nil {
 				return d.Err(err.Error())
@@ -87,8 +90,10 @@ func (s *SessionConfig) unmarshal(d *caddyfile.Dispenser) error {
 		case "cookie_name":
 			err = stringArg(d, &s.CookieName)
 		case "idle_timeout":
+			timeoutsAt = errAtStart(d)
 			s.IdleTimeout, err = durationArg(d)
 		case "absolute_timeout":
+			timeoutsAt = errAtStart(d)
 			s.AbsoluteTimeout, err = durationArg(d)
 		case "same_site":
 			err = stringArg(d, &s.SameSite)
@@ -102,24 +107,26 @@ func (s *SessionConfig) unmarshal(d *caddyfile.Dispenser) error {
 		default:
 			return d.Errf("unrecognized session subdirective %q", d.Val())
 		}
-		if err != nil {
-			return err
-		}
+		return err
+	}))
+	if err := s.checkTimeouts(); err != nil {
+		errs.add(timeoutsAt(err))
 	}
-	if len(s.Keys) == 0 {
+	if !sawKeys {
 		_, err := resolveSessionKeys(nil)
-		return at(err)
+		errs.add(at(err))
 	}
-	return nil
+	return errs.err()
 }
 
-// unmarshal reads `oidc <issuer> { … }`.
+// unmarshal reads `oidc <issuer> { … }`; the block as a whole is checked
+// once each of its lines reads.
 func (o *OIDCConfig) unmarshal(d *caddyfile.Dispenser) error {
 	at := errAtStart(d)
 	if err := stringArg(d, &o.Issuer); err != nil {
 		return err
 	}
-	for d.NextBlock(1) {
+	err := readBlock(d, 1, func() error {
 		var err error
 		switch d.Val() {
 		case "client_id":
@@ -137,9 +144,10 @@ func (o *OIDCConfig) unmarshal(d *caddyfile.Dispenser) error {
 		default:
 			return d.Errf("unrecognized oidc subdirective %q", d.Val())
 		}
-		if err != nil {
-			return err
-		}
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	if err := o.check(); err != nil {
 		return at(err)
@@ -147,23 +155,31 @@ func (o *OIDCConfig) unmarshal(d *caddyfile.Dispenser) error {
 	return nil
 }
 
-// unmarshal reads `jwt <issuer> { … }`.
+// unmarshal reads `jwt <issuer> { … }`; the block as a whole is checked
+// once each of its lines reads.
 func (j *JWTIssuerConfig) unmarshal(d *caddyfile.Dispenser) error {
 	at := errAtStart(d)
 	if err := stringArg(d, &j.Issuer); err != nil {
 		return err
 	}
-	for d.NextBlock(1) {
+	err := readBlock(d, 1, func() error {
 		var err error
 		switch d.Val() {
 		case "jwks_uri":
 			err = stringArg(d, &j.JWKSURI)
+		case "name":
+			if err = stringArg(d, &j.Name); err == nil {
+				if nerr := checkIssuerName(j.Name); nerr != nil {
+					return d.Err(nerr.Error())
+				}
+			}
 		case "audience":
 			j.Audiences = append(j.Audiences, d.RemainingArgs()...)
 		case "algorithms":
 			j.Algorithms = d.RemainingArgs()
 		case "clock_skew":
-			j.ClockSkew, err = durationArg(d)
+			skew, serr := durationArg(d)
+			j.ClockSkew, err = &skew, serr // explicit 0s means no skew
 		case "require_at_jwt":
 			j.RequireATJWT = true
 		case "groups_claims":
@@ -179,9 +195,10 @@ func (j *JWTIssuerConfig) unmarshal(d *caddyfile.Dispenser) error {
 		default:
 			return d.Errf("unrecognized jwt subdirective %q", d.Val())
 		}
-		if err != nil {
-			return err
-		}
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	if err := j.check(); err != nil {
 		return at(err)
@@ -195,7 +212,7 @@ func (a *APIKeysConfig) unmarshal(d *caddyfile.Dispenser) error {
 		return d.ArgErr()
 	}
 	ids := map[string]bool{}
-	for d.NextBlock(1) {
+	return readBlock(d, 1, func() error {
 		var err error
 		switch d.Val() {
 		case "prefix":
@@ -228,21 +245,19 @@ func (a *APIKeysConfig) unmarshal(d *caddyfile.Dispenser) error {
 		default:
 			return d.Errf("unrecognized api_keys subdirective %q", d.Val())
 		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+		return err
+	})
 }
 
 // unmarshal reads `key <id> { hash; subject; name; scopes; expires }`;
-// the enclosing block's pepper selects the expected hash algorithm.
+// the enclosing block's pepper selects the expected hash algorithm. The
+// key as a whole is checked once each of its lines reads.
 func (k *APIKeyConfig) unmarshal(d *caddyfile.Dispenser, parent APIKeysConfig) error {
 	at := errAtStart(d)
 	if err := stringArg(d, &k.ID); err != nil {
 		return err
 	}
-	for d.NextBlock(2) {
+	err := readBlock(d, 2, func() error {
 		var err error
 		switch d.Val() {
 		case "hash":
@@ -258,9 +273,10 @@ func (k *APIKeyConfig) unmarshal(d *caddyfile.Dispenser, parent APIKeysConfig) e
 		default:
 			return d.Errf("unrecognized api key subdirective %q", d.Val())
 		}
-		if err != nil {
-			return err
-		}
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	h, err := parent.hasher()
 	if err != nil {

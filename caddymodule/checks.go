@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/apikey"
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/endpoint"
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/policy"
+	"github.com/portcullis-auth/portcullis/caddymodule/internal/principal"
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/ratelimit"
 )
 
@@ -54,6 +56,27 @@ func (o OIDCConfig) check() error {
 	return nil
 }
 
+// checkTimeouts checks a session's timeouts against each other.
+func (s SessionConfig) checkTimeouts() error {
+	if s.IdleTimeout < 0 || s.AbsoluteTimeout < 0 {
+		return errors.New("session: timeouts must not be negative")
+	}
+	if s.IdleTimeout > 0 && s.AbsoluteTimeout > 0 && s.AbsoluteTimeout < s.IdleTimeout {
+		return fmt.Errorf("session: absolute_timeout %s must not be shorter than idle_timeout %s (a session ends at its absolute timeout however active it is)",
+			time.Duration(s.AbsoluteTimeout), time.Duration(s.IdleTimeout))
+	}
+	return nil
+}
+
+// checkEndpointPrefix checks the path under which Portcullis serves its
+// own endpoints.
+func checkEndpointPrefix(p string) error {
+	if !strings.HasPrefix(p, "/") || !strings.HasSuffix(p, "/") || len(p) < 3 {
+		return fmt.Errorf("endpoint_prefix %q must start and end with / and name a path of its own, e.g. /.portcullis/", p)
+	}
+	return nil
+}
+
 // defaultJWTAlgorithms are accepted when an issuer lists none.
 var defaultJWTAlgorithms = []string{"RS256", "PS256", "ES256", "EdDSA"}
 
@@ -67,6 +90,9 @@ var asymmetricJWTAlgorithms = []string{"RS256", "RS384", "RS512", "PS256", "PS38
 func (j JWTIssuerConfig) check() error {
 	if _, err := endpoint.CheckSecureURL("jwt: issuer", j.Issuer); err != nil {
 		return err
+	}
+	if err := checkIssuerName(j.Name); err != nil {
+		return fmt.Errorf("jwt %s: %w", j.Issuer, err)
 	}
 	if j.JWKSURI != "" {
 		if _, err := endpoint.CheckSecureURL("jwt: jwks_uri", j.JWKSURI); err != nil {
@@ -100,7 +126,7 @@ func (j JWTIssuerConfig) check() error {
 			return fmt.Errorf("jwt %s: %w", j.Issuer, err)
 		}
 	}
-	if j.ClockSkew < 0 {
+	if j.ClockSkew != nil && *j.ClockSkew < 0 {
 		return fmt.Errorf("jwt %s: clock_skew must not be negative", j.Issuer)
 	}
 	return nil
@@ -121,6 +147,11 @@ func (k APIKeyConfig) record(hasher apikey.Hasher) (apikey.Record, error) {
 	}
 	if k.Subject == "" {
 		return apikey.Record{}, fmt.Errorf("api key %s: subject is required", k.ID)
+	}
+	// What every request would refuse (principal.Validate) is refused
+	// here, where the operator sees it.
+	if err := (principal.Principal{Subject: k.Subject, Method: principal.MethodAPIKey, KeyID: k.ID, Name: k.Name}).Validate(); err != nil {
+		return apikey.Record{}, fmt.Errorf("api key %s: subject or name: %w", k.ID, err)
 	}
 	for _, s := range k.Scopes {
 		if err := policy.ValidateScope(s); err != nil {

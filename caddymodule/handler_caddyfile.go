@@ -1,7 +1,6 @@
 package caddymodule
 
 import (
-	"encoding/json"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,7 +13,7 @@ import (
 )
 
 func init() {
-	httpcaddyfile.RegisterHandlerDirective("portcullis", parseHandler)
+	httpcaddyfile.RegisterDirective("portcullis", parseHandlerRoutes)
 	// Authentication runs after request rewriting and basic_auth but
 	// before anything that answers or proxies, so users never need an
 	// `order` line.
@@ -25,6 +24,9 @@ func init() {
 //
 //	portcullis [<matcher>] {
 //		accept api_key|jwt|session …
+//		issuers <jwt issuer name or URL…>
+//		allow_ambiguous_paths
+//		allow_method_override
 //		require <scope…> [methods <METHOD…>]
 //		rate_limit <zone…>
 //		realm <realm>
@@ -36,7 +38,7 @@ func init() {
 //		acr <value…>
 //		require_claim <claim> <value…>
 //		allow_anonymous <path…>
-//		identity_headers { subject|email|name|groups|scopes|method|key_id <Header-Name>; omit <field…> }
+//		identity_headers { subject|email|name|groups|scopes|method|key_id|issuer <Header-Name>; omit <field…> }
 //		assertion <audience> [header <Header-Name>]
 //		forward_authorization
 //		max_credential_length <bytes>
@@ -45,127 +47,166 @@ func init() {
 //		audit_allowed all|off|<fraction>
 //	}
 //
-// Zones named by rate_limit must be declared in the portcullis global
-// option; that is checked here, with the line, and again in Validate.
+// Every mistake in the block is reported, each at its line. What a route
+// names in the portcullis global option (rate-limit zones, a resource,
+// assertion keys) must be declared there; that is checked here, with the
+// line, and again in Provision and Validate for JSON.
 func parseHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	g, err := declaredIn(h)
+	if err != nil {
+		return nil, err
+	}
 	var hd Handler
-	if err := hd.unmarshal(h.Dispenser, func(zones []string) error { return checkZones(h, zones) }); err != nil {
+	if err := hd.unmarshal(h.Dispenser, g); err != nil {
 		return nil, err
 	}
 	return &hd, nil
 }
 
-// UnmarshalCaddyfile reads the directive into h. Zone names are checked
-// in Validate.
+// UnmarshalCaddyfile reads the directive into h. What it names in the
+// portcullis app is checked in Provision and Validate.
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	return h.unmarshal(d, func([]string) error { return nil })
+	return h.unmarshal(d, nil)
 }
 
-// unmarshal reads the directive; checkZones vets rate_limit zone names
-// while the dispenser still points at their line.
-func (h *Handler) unmarshal(d *caddyfile.Dispenser, checkZones func([]string) error) error {
+// unmarshal reads the directive, keeping each mistake and going on at
+// the next subdirective; g, when not nil, is what the global option
+// declares.
+func (h *Handler) unmarshal(d *caddyfile.Dispenser, g *declared) error {
 	d.Next() // consume directive name
+	at := errAtStart(d)
+	var errs mistakes
 	if d.NextArg() {
-		return d.ArgErr()
-	}
-	for d.NextBlock(0) {
-		var err error
-		switch d.Val() {
-		case "accept":
-			h.Accept = d.RemainingArgs()
-			if len(h.Accept) == 0 {
-				return d.ArgErr()
-			}
-			if _, err := parseAccept(h.Accept); err != nil {
-				return d.Err(err.Error())
-			}
-		case "require":
-			var rc RequireConfig
-			if err := rc.unmarshal(d); err != nil {
-				return err
-			}
-			h.Require = append(h.Require, rc)
-		case "rate_limit":
-			zones := d.RemainingArgs()
-			if len(zones) == 0 {
-				return d.ArgErr()
-			}
-			if err := checkZones(zones); err != nil {
-				return err
-			}
-			h.RateLimits = append(h.RateLimits, zones...)
-		case "realm":
-			err = stringArg(d, &h.Realm)
-		case "require_claim":
-			args := d.RemainingArgs()
-			if len(args) < 2 {
-				return d.Err("require_claim needs a claim and at least one value, e.g. `require_claim groups admins`")
-			}
-			h.RequireClaims = append(h.RequireClaims, ClaimConfig{Claim: args[0], Values: args[1:]})
-		case "allow_anonymous":
-			h.AllowAnonymous = append(h.AllowAnonymous, d.RemainingArgs()...)
-			if len(h.AllowAnonymous) == 0 {
-				return d.ArgErr()
-			}
-		case "assertion":
-			a := AssertionRoute{}
-			if !d.NextArg() {
-				return d.Err("assertion needs the audience, e.g. `assertion orders-api`")
-			}
-			a.Audience = d.Val()
-			if d.NextArg() {
-				if d.Val() != "header" || !d.NextArg() {
-					return d.Err("assertion: want `assertion <audience> [header <Header-Name>]`")
-				}
-				a.Header = d.Val()
-			}
-			if d.NextArg() {
-				return d.ArgErr()
-			}
-			h.Assertion = &a
-		case "resource":
-			err = stringArg(d, &h.Resource)
-		case "max_age":
-			h.MaxAge, err = durationArg(d)
-		case "acr":
-			h.ACR = d.RemainingArgs()
-			if len(h.ACR) == 0 {
-				return d.ArgErr()
-			}
-		case "allowed_origins":
-			h.AllowedOrigins = append(h.AllowedOrigins, d.RemainingArgs()...)
-			if len(h.AllowedOrigins) == 0 {
-				return d.ArgErr()
-			}
-		case "forward_authorization":
-			h.ForwardAuthorization = true
-		case "identity_headers":
-			if err := h.unmarshalIdentityHeaders(d); err != nil {
-				return err
-			}
-		case "max_credential_length":
-			h.MaxCredentialLength, err = intArg(d)
-		case "route":
-			err = stringArg(d, &h.Route)
-		case "rate_limit_headers":
-			var v string
-			if err = stringArg(d, &v); err == nil {
-				if v != "on" && v != "off" {
-					return d.Errf("rate_limit_headers %q must be on or off", v)
-				}
-				on := v == "on"
-				h.RateLimitHeaders = &on
-			}
-		case "audit_allowed":
-			err = h.unmarshalAuditAllowed(d)
-		default:
-			return d.Errf("unrecognized portcullis subdirective %q", d.Val())
+		errs.add(d.ArgErr())
+		for d.NextArg() {
 		}
-		if err != nil {
+	}
+	errs.add(readBlock(d, 0, func() error { return h.unmarshalLine(d, g) }))
+	errs.add(g.checkIssuerChoice(at, h))
+	return errs.err()
+}
+
+// unmarshalLine reads one subdirective.
+func (h *Handler) unmarshalLine(d *caddyfile.Dispenser, g *declared) error {
+	var err error
+	switch d.Val() {
+	case "allow_ambiguous_paths":
+		h.AllowAmbiguousPaths = true
+	case "allow_method_override":
+		h.AllowMethodOverride = true
+	case "accept":
+		h.Accept = d.RemainingArgs()
+		if len(h.Accept) == 0 {
+			return d.ArgErr()
+		}
+		if _, err := parseAccept(h.Accept); err != nil {
+			return d.Err(err.Error())
+		}
+	case "issuers":
+		args := d.RemainingArgs()
+		if len(args) == 0 {
+			return d.Err("issuers needs the name or URL of at least one jwt issuer, e.g. `issuers main`")
+		}
+		h.Issuers = append(h.Issuers, args...)
+		if err := g.checkIssuers(d, args); err != nil {
 			return err
 		}
+	case "require":
+		var rc RequireConfig
+		if err := rc.unmarshal(d); err != nil {
+			return err
+		}
+		h.Require = append(h.Require, rc)
+	case "rate_limit":
+		zones := d.RemainingArgs()
+		if len(zones) == 0 {
+			return d.ArgErr()
+		}
+		if err := g.checkZones(d, zones); err != nil {
+			return err
+		}
+		h.RateLimits = append(h.RateLimits, zones...)
+	case "realm":
+		err = stringArg(d, &h.Realm)
+	case "require_claim":
+		args := d.RemainingArgs()
+		if len(args) < 2 {
+			return d.Err("require_claim needs a claim and at least one value, e.g. `require_claim groups admins`")
+		}
+		if err := (policy.ClaimRequirement{Claim: args[0], Values: args[1:]}).Validate(); err != nil {
+			return d.Err(err.Error())
+		}
+		h.RequireClaims = append(h.RequireClaims, ClaimConfig{Claim: args[0], Values: args[1:]})
+	case "allow_anonymous":
+		h.AllowAnonymous = append(h.AllowAnonymous, d.RemainingArgs()...)
+		if len(h.AllowAnonymous) == 0 {
+			return d.ArgErr()
+		}
+	case "assertion":
+		a := AssertionRoute{}
+		if !d.NextArg() {
+			return d.Err("assertion needs the audience, e.g. `assertion orders-api`")
+		}
+		a.Audience = d.Val()
+		if d.NextArg() {
+			if d.Val() != "header" || !d.NextArg() {
+				return d.Err("assertion: want `assertion <audience> [header <Header-Name>]`")
+			}
+			a.Header = d.Val()
+		}
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+		if a.Header != "" {
+			if err := validHeaderName(a.Header); err != nil {
+				return d.Errf("assertion: %v", err)
+			}
+		}
+		if err := g.checkAssertion(d); err != nil {
+			return err
+		}
+		h.Assertion = &a
+	case "resource":
+		if err = stringArg(d, &h.Resource); err == nil {
+			err = g.checkResource(d, h.Resource)
+		}
+	case "max_age":
+		h.MaxAge, err = durationArg(d)
+	case "acr":
+		h.ACR = d.RemainingArgs()
+		if len(h.ACR) == 0 {
+			return d.ArgErr()
+		}
+	case "allowed_origins":
+		h.AllowedOrigins = append(h.AllowedOrigins, d.RemainingArgs()...)
+		if len(h.AllowedOrigins) == 0 {
+			return d.ArgErr()
+		}
+	case "forward_authorization":
+		h.ForwardAuthorization = true
+	case "identity_headers":
+		if err := h.unmarshalIdentityHeaders(d); err != nil {
+			return err
+		}
+	case "max_credential_length":
+		h.MaxCredentialLength, err = intArg(d)
+	case "route":
+		err = stringArg(d, &h.Route)
+	case "rate_limit_headers":
+		var v string
+		if err = stringArg(d, &v); err == nil {
+			if v != "on" && v != "off" {
+				return d.Errf("rate_limit_headers %q must be on or off", v)
+			}
+			on := v == "on"
+			h.RateLimitHeaders = &on
+		}
+	case "audit_allowed":
+		err = h.unmarshalAuditAllowed(d)
+	default:
+		return d.Errf("unrecognized portcullis subdirective %q", d.Val())
 	}
-	return nil
+	return err
 }
 
 // unmarshalAuditAllowed reads `audit_allowed all|off|<fraction>`.
@@ -193,7 +234,7 @@ func (h *Handler) unmarshalAuditAllowed(d *caddyfile.Dispenser) error {
 // unmarshalIdentityHeaders reads an `identity_headers { … }` block.
 func (h *Handler) unmarshalIdentityHeaders(d *caddyfile.Dispenser) error {
 	ih := IdentityHeaders{}
-	for d.NextBlock(1) {
+	err := readBlock(d, 1, func() error {
 		if d.Val() == "omit" {
 			if !d.NextArg() {
 				return d.ArgErr()
@@ -208,7 +249,7 @@ func (h *Handler) unmarshalIdentityHeaders(d *caddyfile.Dispenser) error {
 				}
 				ih.Omit = append(ih.Omit, d.Val())
 			}
-			continue
+			return nil
 		}
 		i := slices.Index(identityFields[:], d.Val())
 		if i < 0 {
@@ -224,9 +265,13 @@ func (h *Handler) unmarshalIdentityHeaders(d *caddyfile.Dispenser) error {
 		if err := validHeaderName(*dst); err != nil {
 			return d.Err(err.Error())
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	// What only the whole block can show (a name used twice) is reported
-	// at its end.
+	// at its end, once each of its lines reads.
 	if _, err := ih.withDefaults(); err != nil {
 		return d.Err(err.Error())
 	}
@@ -274,27 +319,6 @@ func (rc *RequireConfig) unmarshal(d *caddyfile.Dispenser) error {
 	}
 	if dst != nil && len(*dst) == 0 {
 		return d.Err("require: a qualifier (methods, tool, mcp_method) needs at least one value")
-	}
-	return nil
-}
-
-// checkZones reports, at the Caddyfile line of the directive, a zone
-// that the global option does not declare.
-func checkZones(h httpcaddyfile.Helper, zones []string) error {
-	declared := map[string]bool{}
-	if opt, ok := h.Option("portcullis").(httpcaddyfile.App); ok {
-		var app App
-		if err := json.Unmarshal(opt.Value, &app); err != nil {
-			return h.Errf("reading portcullis global option: %v", err)
-		}
-		for _, z := range app.RateLimits {
-			declared[z.Name] = true
-		}
-	}
-	for _, z := range zones {
-		if !declared[z] {
-			return h.Errf("rate_limit: zone %q is not declared; add `rate_limit %s <rate>` to the portcullis global option", z, z)
-		}
 	}
 	return nil
 }
