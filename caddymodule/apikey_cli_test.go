@@ -80,7 +80,7 @@ func TestAPIKeyCLILifecycle(t *testing.T) {
 	}
 
 	// The gateway's view: the same store, prefix and pepper.
-	st, err := store.NewRedis(store.RedisConfig{URL: srv.URL(), ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second})
+	st, err := store.NewRedis(store.RedisConfig{URL: srv.URL(), ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second}) // "hung", not "slow"
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,14 +143,18 @@ func TestAPIKeyCLILifecycle(t *testing.T) {
 	if show := mustRunAPIKeyCLI(t, "show", k.ID, "--config", cfg); !strings.Contains(show, field("status", "revoked")) {
 		t.Fatalf("show after revoke:\n%s", show)
 	}
-	deadline := time.Now().Add(apikey.MaxCacheTTL + 500*time.Millisecond)
+	// The gateway cached the key before the revocation, so a check that
+	// starts MaxCacheTTL after the revoke command returned must refuse it
+	// (judged by when each check starts, so a slow machine cannot fail it).
+	revoked := time.Now()
 	for {
+		began := time.Now()
 		_, err := gw.Verify(t.Context(), key, "192.0.2.1")
 		if errors.Is(err, apikey.ErrRevoked) {
 			break
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("gateway still answers %v for the revoked key", err)
+		if late := began.Sub(revoked); late >= apikey.MaxCacheTTL {
+			t.Fatalf("gateway still answers %v for the key in a check that began %v after the revocation", err, late)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -228,5 +232,65 @@ func TestAPIKeyCLIParseExpiry(t *testing.T) {
 		if (err != nil) != tt.err || !got.Equal(tt.want) {
 			t.Errorf("parseExpiry(%q) = %v, %v; want %v (error %v)", tt.in, got, err, tt.want, tt.err)
 		}
+	}
+}
+
+// TestAPIKeyNewExpires: `apikey new` reads --expires as `apikey create`
+// does (a duration, an RFC 3339 time, never) and writes the RFC 3339 time
+// into the Caddyfile block.
+func TestAPIKeyNewExpires(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, expires string
+		want          func(got time.Time) bool // nil: no expires line
+		err           string
+	}{
+		{name: "days", expires: "90d", want: func(got time.Time) bool {
+			want := time.Now().AddDate(0, 0, 90)
+			return got.After(want.Add(-time.Hour)) && !got.After(want)
+		}},
+		{name: "hours", expires: "12h", want: func(got time.Time) bool {
+			return got.After(time.Now().Add(11*time.Hour)) && !got.After(time.Now().Add(12*time.Hour))
+		}},
+		{name: "rfc 3339", expires: "2031-05-01T02:00:00+02:00", want: func(got time.Time) bool {
+			return got.Equal(time.Date(2031, 5, 1, 0, 0, 0, 0, time.UTC))
+		}},
+		{name: "never", expires: "never"},
+		{name: "unset", expires: ""},
+		{name: "bad", expires: "soon", err: "is not a duration"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cmd := apikeyCommand("new", "", runAPIKeyNew)
+			var out bytes.Buffer
+			cmd.SetOut(&out)
+			cmd.SetErr(&out)
+			cmd.SetArgs([]string{"--subject", "ci-bot", "--expires", tt.expires})
+			err := cmd.Execute()
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("error = %v, want it to mention %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("apikey new --expires %q: %v\n%s", tt.expires, err, out.String())
+			}
+			m := regexp.MustCompile(`(?m)^\texpires (\S+)$`).FindStringSubmatch(out.String())
+			if tt.want == nil {
+				if m != nil {
+					t.Fatalf("expires line %q, want none:\n%s", m[0], out.String())
+				}
+				return
+			}
+			if m == nil {
+				t.Fatalf("no expires line:\n%s", out.String())
+			}
+			got, err := time.Parse(time.RFC3339, m[1])
+			if err != nil || got.Location() != time.UTC || !tt.want(got) {
+				t.Fatalf("expires %s (%v), want an RFC 3339 UTC time for %q", m[1], err, tt.expires)
+			}
+		})
 	}
 }

@@ -24,7 +24,7 @@ func init() {
 //		store memory | <redis-url> [{ … }]
 //		session { keys <key…>; cookie_name; idle_timeout; absolute_timeout }
 //		oidc <issuer> { client_id; client_secret; redirect_url; scopes <scope…> }
-//		jwt <issuer> { jwks_uri; audience <aud…>; algorithms <alg…>; clock_skew }
+//		jwt <issuer> { name <short-name>; jwks_uri; audience <aud…>; algorithms <alg…>; clock_skew }
 //		api_keys { prefix; pepper; header; key <id> { hash; subject; name; scopes; expires } }
 //		scope <name> implies <scope…>
 //		rate_limit <name> <count>/<period> [burst <n>] [key <template>] [on_error allow|deny]

@@ -53,6 +53,7 @@ func (e *eventFields) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	str("request_id", e.RequestID)
 	str("subject", e.Subject)
 	str("auth_method", e.AuthMethod)
+	str("issuer", e.Issuer)
 	str("key_id", e.KeyID)
 	str("session_id_hash", e.SessionIDHash)
 	strs("required_scopes", &e.RequiredScopes)
@@ -89,5 +90,6 @@ func requestEvent(r *http.Request, kind audit.Kind, requestID, route string) aud
 // withPrincipal fills the identity fields of an audit event.
 func withPrincipal(e audit.Event, p principal.Principal) audit.Event {
 	e.Subject, e.AuthMethod, e.KeyID, e.GrantedScopes = p.Subject, string(p.Method), p.KeyID, p.Scopes
+	e.Issuer = p.Issuer
 	return e
 }

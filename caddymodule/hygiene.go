@@ -40,10 +40,12 @@ func newHygiene(strip identityStripper, allowAmbiguousPaths, allowMethodOverride
 // on (the override's, when allowed). An error is a 400 whose text is
 // safe to show.
 func (g hygiene) apply(r *http.Request) (string, error) {
-	if !g.allowAmbiguousPaths {
-		if err := request.CheckPath(r.URL.EscapedPath()); err != nil {
-			return "", err
-		}
+	check := request.CheckPath
+	if g.allowAmbiguousPaths {
+		check = request.CheckPathLenient
+	}
+	if err := check(r.URL.EscapedPath()); err != nil {
+		return "", err
 	}
 	if err := request.CheckTrailers(r, g.protected); err != nil {
 		return "", err

@@ -15,6 +15,16 @@ import (
 // IdentityHeaders names the request headers that carry the caller's
 // identity to the upstream. Names must be hyphenated (letters, digits
 // and '-'): Caddy and many servers drop or mangle names with '_' or '.'.
+//
+// Values reach the upstream exactly as the credential states them: a
+// credential whose subject, email, name, key id, issuer, groups or
+// scopes hold a control character (tab, CR, LF, NUL, DEL, C1, U+2028,
+// U+2029, bidirectional controls) or invalid UTF-8, whose subject, email,
+// key id or issuer starts or ends with a space, or whose scopes are not
+// RFC 6749 scope-tokens is refused (401, reason `malformed_identity`),
+// never cleaned up into someone else's identity. Groups are
+// percent-encoded (see Groups); a name may have surrounding spaces,
+// which HTTP parsers trim.
 type IdentityHeaders struct {
 	// Subject header. Default: `X-Auth-Subject`.
 	Subject string `json:"subject,omitempty"`
@@ -22,7 +32,14 @@ type IdentityHeaders struct {
 	Email string `json:"email,omitempty"`
 	// Name header. Default: `X-Auth-Name`.
 	Name string `json:"name,omitempty"`
-	// Groups header (comma-separated). Default: `X-Auth-Groups`.
+	// Groups header. Default: `X-Auth-Groups`. Groups are joined with
+	// `,`, each percent-encoded so that no group can look like several or
+	// like another: `%`, `,`, every byte outside printable ASCII
+	// (UTF-8 bytes of non-ASCII letters included) and a space at the
+	// start or end of a group are sent as `%XX` (upper-case hex); other
+	// characters, spaces inside a group included, as they are. Split at
+	// `,` and percent-decode each part to read them back:
+	// `staff,CN=Admins%2COU=Groups`.
 	Groups string `json:"groups,omitempty"`
 	// Scopes header (space-separated, as granted). Default: `X-Auth-Scopes`.
 	Scopes string `json:"scopes,omitempty"`
@@ -30,8 +47,12 @@ type IdentityHeaders struct {
 	Method string `json:"method,omitempty"`
 	// KeyID header (API key id). Default: `X-Auth-Key-Id`.
 	KeyID string `json:"key_id,omitempty"`
+	// Issuer header: the issuer URL (`iss`) of a JWT, the OpenID
+	// provider's issuer for a browser session, nothing for an API key.
+	// Default: `X-Auth-Issuer`.
+	Issuer string `json:"issuer,omitempty"`
 	// Omit lists identity fields not to send upstream: `subject`,
-	// `email`, `name`, `groups`, `scopes`, `method`, `key_id` (to keep
+	// `email`, `name`, `groups`, `scopes`, `method`, `key_id`, `issuer` (to keep
 	// personal data from an upstream that does not need it, or to save
 	// the cost of a header). Client copies of an omitted header are still
 	// removed, and its `{http.auth.user.*}` placeholder still answers.
@@ -43,15 +64,15 @@ type IdentityHeaders struct {
 
 // identityFields are the identity field names of the Caddyfile and of
 // Omit, in the order of names.
-var identityFields = [idCount]string{"subject", "email", "name", "groups", "scopes", "method", "key_id"}
+var identityFields = [idCount]string{"subject", "email", "name", "groups", "scopes", "method", "key_id", "issuer"}
 
 // defaultIdentityHeaders are the default names, in the order of names.
 var defaultIdentityHeaders = [idCount]string{"X-Auth-Subject", "X-Auth-Email", "X-Auth-Name", "X-Auth-Groups",
-	"X-Auth-Scopes", "X-Auth-Method", "X-Auth-Key-Id"}
+	"X-Auth-Scopes", "X-Auth-Method", "X-Auth-Key-Id", "X-Auth-Issuer"}
 
 // fields points at the configured names, in the order of names.
 func (ih *IdentityHeaders) fields() [idCount]*string {
-	return [idCount]*string{&ih.Subject, &ih.Email, &ih.Name, &ih.Groups, &ih.Scopes, &ih.Method, &ih.KeyID}
+	return [idCount]*string{&ih.Subject, &ih.Email, &ih.Name, &ih.Groups, &ih.Scopes, &ih.Method, &ih.KeyID, &ih.Issuer}
 }
 
 // withDefaults fills unset names and checks them.
@@ -96,7 +117,7 @@ func omitIndex(field string) (int, error) {
 }
 
 func (ih IdentityHeaders) names() []string {
-	return []string{ih.Subject, ih.Email, ih.Name, ih.Groups, ih.Scopes, ih.Method, ih.KeyID}
+	return []string{ih.Subject, ih.Email, ih.Name, ih.Groups, ih.Scopes, ih.Method, ih.KeyID, ih.Issuer}
 }
 
 // validHeaderName accepts hyphenated header names.
@@ -186,6 +207,10 @@ func sameHeaderName(name, norm string) bool {
 // registered on the first call; a later portcullis handler in the chain
 // updates what it answers. It returns the request's identity record,
 // which the caller keeps in the principal variable.
+//
+// p must have passed principal.Validate: values are sent as they are
+// (groups percent-encoded, see IdentityHeaders.Groups), never cleaned
+// up, so no value can turn into another principal's.
 func setIdentity(r *http.Request, repl *caddy.Replacer, ih IdentityHeaders, p principal.Principal) *requestIdentity {
 	id, ok := caddyhttp.GetVar(r.Context(), principalVar).(*requestIdentity)
 	if !ok {
@@ -198,9 +223,9 @@ func setIdentity(r *http.Request, repl *caddy.Replacer, ih IdentityHeaders, p pr
 	}
 	id.p = p
 	v := &id.values
-	v[idSubject], v[idMethod], v[idKeyID] = sanitizeHeaderValue(p.Subject), string(p.Method), sanitizeHeaderValue(p.KeyID)
-	v[idName], v[idEmail] = sanitizeHeaderValue(p.Name), sanitizeHeaderValue(p.Email)
-	v[idScopes], v[idGroups] = sanitizeHeaderValue(strings.Join(p.Scopes, " ")), sanitizeHeaderValue(strings.Join(p.Groups, ","))
+	v[idSubject], v[idMethod], v[idKeyID], v[idIssuer] = p.Subject, string(p.Method), p.KeyID, p.Issuer
+	v[idName], v[idEmail] = p.Name, p.Email
+	v[idScopes], v[idGroups] = strings.Join(p.Scopes, " "), encodeGroups(p.Groups)
 	// One backing array for every header value, instead of one allocation
 	// per header; the names are canonical already. A copy, so a later
 	// handler editing a header in place cannot change the placeholders.
@@ -223,6 +248,7 @@ const (
 	idScopes
 	idMethod
 	idKeyID
+	idIssuer
 	idCount
 )
 
@@ -232,7 +258,7 @@ const (
 // request, most of which nothing reads.
 type requestIdentity struct {
 	p principal.Principal
-	// values are the identity as sent upstream, control characters removed.
+	// values are the identity as sent upstream (groups encoded).
 	values [idCount]string
 }
 
@@ -255,26 +281,61 @@ func (id *requestIdentity) placeholder(key string) (any, bool) {
 // placeholderIndex maps `http.auth.user.<name>` to requestIdentity.values.
 var placeholderIndex = map[string]int{
 	"id": idSubject, "method": idMethod, "key_id": idKeyID, "name": idName,
-	"email": idEmail, "scopes": idScopes, "groups": idGroups,
+	"email": idEmail, "scopes": idScopes, "groups": idGroups, "issuer": idIssuer,
 }
 
-// sanitizeHeaderValue drops control characters (CR, LF, NUL …) so a
-// value from a token or a config can never split or end a header.
-func sanitizeHeaderValue(v string) string {
+// encodeGroups joins groups with ',' after percent-encoding in each
+// '%', ',', every byte outside printable ASCII, and a space at its start
+// or end (see IdentityHeaders.Groups), so the list splits back into
+// exactly the groups, whatever they contain, and no header parser trims
+// or splits one. Groups that need no encoding (the common case) cost one
+// strings.Join.
+func encodeGroups(groups []string) string {
 	clean := true
-	for i := 0; i < len(v); i++ {
-		if c := v[i]; c < 0x20 || c == 0x7f {
+	for _, g := range groups {
+		if groupNeedsEncoding(g) {
 			clean = false
 			break
 		}
 	}
 	if clean {
-		return v
+		return strings.Join(groups, ",")
 	}
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return -1
+	var b strings.Builder
+	for i, g := range groups {
+		if i > 0 {
+			b.WriteByte(',')
 		}
-		return r
-	}, v)
+		for j := 0; j < len(g); j++ {
+			c := g[j]
+			if groupByteNeedsEncoding(c) || (c == ' ' && (j == 0 || j == len(g)-1)) {
+				const hex = "0123456789ABCDEF"
+				b.WriteByte('%')
+				b.WriteByte(hex[c>>4])
+				b.WriteByte(hex[c&0x0f])
+				continue
+			}
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+// groupNeedsEncoding reports whether encodeGroups changes g.
+func groupNeedsEncoding(g string) bool {
+	if g != "" && (g[0] == ' ' || g[len(g)-1] == ' ') {
+		return true
+	}
+	for i := 0; i < len(g); i++ {
+		if groupByteNeedsEncoding(g[i]) {
+			return true
+		}
+	}
+	return false
+}
+
+// groupByteNeedsEncoding reports whether c is sent as %XX wherever it is
+// in a group: '%', ',', and bytes outside printable ASCII (space aside).
+func groupByteNeedsEncoding(c byte) bool {
+	return c < 0x20 || c > 0x7e || c == '%' || c == ','
 }

@@ -33,7 +33,7 @@ func TestIdentityHeadersOmit(t *testing.T) {
 		t.Errorf("X-Auth-Method = %q, want api_key still sent", got)
 	}
 	// id|method|key_id|name|email|scopes|groups|other
-	want := "ci-bot|api_key|" + k.id + "|CIX-Evil: 1||orders:read||{http.auth.user.other}"
+	want := "ci-bot|api_key|" + k.id + "|CI bot||orders:read||{http.auth.user.other}"
 	if up.placeholders != want {
 		t.Errorf("placeholders = %q, want %q", up.placeholders, want)
 	}

@@ -34,7 +34,10 @@ func (a *App) jwtOptions() (jwtauth.Options, error) {
 	for _, j := range a.JWT {
 		c := jwtauth.Config{
 			Issuer: j.Issuer, JWKSURL: j.JWKSURI, Audiences: a.issuerAudiences(j), Algorithms: j.Algorithms,
-			ClockSkew: time.Duration(j.ClockSkew), RequireAccessTokenType: j.RequireATJWT, GroupClaims: j.GroupsClaims,
+			RequireAccessTokenType: j.RequireATJWT, GroupClaims: j.GroupsClaims,
+		}
+		if j.ClockSkew != nil { // unset: the default; an explicit 0: none
+			c.ClockSkew = new(time.Duration(*j.ClockSkew))
 		}
 		if j.SharedSecret != "" {
 			secret, err := resolveSecret("jwt "+j.Issuer+": shared_secret", j.SharedSecret)
@@ -133,4 +136,58 @@ func (a *App) acquireVerifier() error {
 	pv.metrics.Store(a.metrics)
 	a.verifier, a.verifierKey = pv.v, key
 	return nil
+}
+
+// maxIssuerName bounds a jwt issuer's name.
+const maxIssuerName = 64
+
+// checkIssuerName accepts an empty name (none) or 1 to 64 letters,
+// digits, '.', '_' and '-': never a URL, so a route's `issuers` entry is
+// either a name or an issuer URL, unambiguously.
+func checkIssuerName(n string) error {
+	if n == "" {
+		return nil
+	}
+	if len(n) > maxIssuerName {
+		return fmt.Errorf("issuer name %.20q… is longer than %d characters", n, maxIssuerName)
+	}
+	for i := 0; i < len(n); i++ {
+		c := n[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return fmt.Errorf("issuer name %q must use only letters, digits, '.', '_' and '-'", n)
+		}
+	}
+	return nil
+}
+
+// resolveIssuers turns a route's `issuers` entries (issuer names or
+// issuer URLs) into issuer URLs, refusing one the app does not trust.
+func (a *App) resolveIssuers(entries []string) ([]string, error) {
+	out := make([]string, 0, len(entries))
+	for _, e := range entries {
+		i := slices.IndexFunc(a.JWT, func(j JWTIssuerConfig) bool { return e != "" && (j.Name == e || j.Issuer == e) })
+		if i < 0 {
+			return nil, fmt.Errorf("issuers: %q is not the name or URL of a jwt issuer in the portcullis global option (%s)", e, a.issuerList())
+		}
+		if !slices.Contains(out, a.JWT[i].Issuer) {
+			out = append(out, a.JWT[i].Issuer)
+		}
+	}
+	return out, nil
+}
+
+// issuerList describes the trusted issuers for an error message: each
+// by name (and URL), or "none".
+func (a *App) issuerList() string {
+	if len(a.JWT) == 0 {
+		return "it trusts none"
+	}
+	parts := make([]string, len(a.JWT))
+	for i, j := range a.JWT {
+		parts[i] = j.Issuer
+		if j.Name != "" {
+			parts[i] = j.Name + " = " + j.Issuer
+		}
+	}
+	return "trusted: " + strings.Join(parts, ", ")
 }

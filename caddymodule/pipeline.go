@@ -150,7 +150,9 @@ func (h *Handler) loadSession(w http.ResponseWriter, r *http.Request, ev audit.E
 	s, err := h.app.sessions.Load(r.Context(), r)
 	switch {
 	case err == nil:
-		return s.Principal(), true, nil
+		p := s.Principal()
+		p.Issuer = s.Claims.Issuer // the OpenID provider the user logged in at
+		return p, true, nil
 	case isUnavailable(err):
 		return principal.Principal{}, false, &verdict{reason: session.Reason(err), plain: true,
 			c: challenge{status: http.StatusServiceUnavailable, code: "temporarily_unavailable", description: "sessions are unavailable; try again shortly"}}
@@ -170,6 +172,9 @@ func (h *Handler) loadSession(w http.ResponseWriter, r *http.Request, ev audit.E
 // or strong enough authentication, claims, the resource's audience and
 // the scopes of every call. It records the required scopes in ev.
 func (h *Handler) authorize(r *http.Request, p principal.Principal, each []policy.Request, ev *audit.Event) *verdict {
+	if v := h.checkPrincipal(p); v != nil {
+		return v
+	}
 	if maxAge, acr, ok := h.stepUpNeeded(p); !ok {
 		if p.Method == principal.MethodSession && h.app.oidc != nil && oidcflow.IsBrowserNavigation(r) {
 			return &verdict{reason: string(policy.ReasonStepUp), login: &oidcflow.LoginOptions{

@@ -22,7 +22,7 @@ type errorBody struct {
 // challenge describes a refusal as RFC 6750 section 3 expresses it.
 type challenge struct {
 	status      int
-	code        string // error code: invalid_request, invalid_token, insufficient_scope
+	code        string // error code; in WWW-Authenticate only if bearerErrorCode (see there)
 	description string
 	scopes      []string // for insufficient_scope: every scope the request needs
 	// bare omits the error attributes from WWW-Authenticate, as RFC 6750
@@ -47,7 +47,7 @@ func writeChallenge(w http.ResponseWriter, id, realm string, c challenge) {
 	b.WriteString(`Bearer realm="`)
 	b.WriteString(quoteSafe(realm))
 	b.WriteByte('"')
-	if !c.bare {
+	if !c.bare && bearerErrorCode(c.code) {
 		b.WriteString(`, error="`)
 		b.WriteString(c.code)
 		b.WriteByte('"')
@@ -95,6 +95,21 @@ func writeChallenge(w http.ResponseWriter, id, realm string, c challenge) {
 		code = "unauthorized"
 	}
 	_ = json.NewEncoder(w).Encode(errorBody{Error: code, ErrorDescription: c.description, RequestID: id})
+}
+
+// bearerErrorCode reports whether code may be a challenge's error
+// attribute: the codes RFC 6750 section 3.1 defines for resource servers
+// (invalid_request, invalid_token, insufficient_scope) and RFC 9470's
+// insufficient_user_authentication. Any other refusal (a claim the route
+// requires, an origin it does not allow) is a 403 whose challenge carries
+// no error attribute: insufficient_scope would tell a client to ask for
+// more scopes, which cannot help; the JSON body keeps the precise code.
+func bearerErrorCode(code string) bool {
+	switch code {
+	case "invalid_request", "invalid_token", "insufficient_scope", "insufficient_user_authentication":
+		return true
+	}
+	return false
 }
 
 // quoteSafe removes the characters that would end or escape a quoted

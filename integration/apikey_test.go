@@ -60,8 +60,8 @@ func TestAPIKeyEndToEnd(t *testing.T) {
 	key, block := newKey(t, "--subject", "ci-bot", "--scopes", "orders:read")
 	stores := map[string]string{
 		"memory":            "store memory",
-		"redis standalone":  "store " + redistest.SharedStandalone(t).URL(),
-		"redis cluster":     fmt.Sprintf("store {\n\t\t\taddresses %s\n\t\t\tcluster\n\t\t}", strings.Join(redistest.SharedCluster(t).Addrs(), " ")),
+		"redis standalone":  redisStore(redistest.SharedStandalone(t).URL()),
+		"redis cluster":     redisClusterStore(redistest.SharedCluster(t).Addrs()),
 		"redis down (lazy)": "store redis://127.0.0.1:1/0",
 	}
 	for name, storeLine := range stores {

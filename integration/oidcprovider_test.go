@@ -173,7 +173,7 @@ func (rp *relyingParty) awaitLogin(b *browser.Browser) rpLogin {
 	select {
 	case l := <-rp.logins:
 		return l
-	case <-time.After(5 * time.Second):
+	case <-time.After(30 * time.Second): // "hung", not "slow"
 		rp.t.Fatalf("relying party saw no completed login")
 		return rpLogin{}
 	}

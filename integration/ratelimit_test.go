@@ -42,16 +42,23 @@ http://127.0.0.1:%d {
 
 // TestRateLimitExactAcrossReplicas: three gateways sharing one Redis
 // (standalone and cluster), thirty concurrent clients on one key for 10 s
-// against 100/10s burst 10: the total admitted is within 1% of the exact
-// allowance, and every refusal is a 429 with a correct Retry-After.
+// against 100/10s burst 10: the total admitted never exceeds the exact
+// allowance of the run and is at least the allowance of the time requests
+// were surely being decided (within 1% of each other on an idle machine),
+// and every refusal is a 429 with a correct Retry-After.
+//
+// The bounds come from times measured in the run, as in ratelimittest's
+// concurrency check: the upper from the whole run, the lower from the
+// first reply to the last request sent, less any pause in replies longer
+// than the bucket's window (when it may have filled up unused), less one
+// event at each end. A busy machine widens them by what it cost, no more.
 func TestRateLimitExactAcrossReplicas(t *testing.T) {
 	t.Parallel()
 	key, block := newKey(t, "--subject", "one-client")
 	stores := map[string]string{
-		// A generous timeout: this test measures exactness on a loaded
-		// 2-core machine running the race detector, not outage behaviour.
-		"standalone": "store " + redistest.SharedStandalone(t).URL() + " {\n\t\t\ttimeout 1s\n\t\t}",
-		"cluster":    fmt.Sprintf("store {\n\t\t\taddresses %s\n\t\t\tcluster\n\t\t\ttimeout 1s\n\t\t}", strings.Join(redistest.SharedCluster(t).Addrs(), " ")),
+		// This test measures exactness, not outage behaviour.
+		"standalone": redisStore(redistest.SharedStandalone(t).URL()),
+		"cluster":    redisClusterStore(redistest.SharedCluster(t).Addrs()),
 	}
 	for name, storeLine := range stores {
 		t.Run(name, func(t *testing.T) {
@@ -65,14 +72,35 @@ func TestRateLimitExactAcrossReplicas(t *testing.T) {
 			var admitted, refused, badRetry atomic.Int64
 			var mu sync.Mutex
 			var other []int
+			// Replies, for the lower bound: the first one, the last request
+			// sent, and the time replies paused for more than a window.
+			const iv, window = 100 * time.Millisecond, 11 * 100 * time.Millisecond
+			var firstReply, lastSent time.Time
+			var lastReply, stalled atomic.Int64
 			start := time.Now()
+			lastReply.Store(start.UnixNano())
 			stop := start.Add(10 * time.Second)
 			var wg sync.WaitGroup
 			for i := range 30 {
 				gw := gws[i%3]
 				wg.Go(func() {
-					c := &http.Client{Timeout: 5 * time.Second}
-					for time.Now().Before(stop) {
+					c := &http.Client{Timeout: 30 * time.Second}
+					var first, last time.Time
+					defer func() {
+						mu.Lock()
+						defer mu.Unlock()
+						if !first.IsZero() && (firstReply.IsZero() || first.Before(firstReply)) {
+							firstReply = first
+						}
+						if last.After(lastSent) {
+							lastSent = last
+						}
+					}()
+					for {
+						sent := time.Now()
+						if !sent.Before(stop) {
+							return
+						}
 						req, _ := http.NewRequest("GET", gw.URL+"/r", nil)
 						req.Header.Set("Authorization", "Bearer "+key)
 						resp, err := c.Do(req)
@@ -80,6 +108,14 @@ func TestRateLimitExactAcrossReplicas(t *testing.T) {
 							continue
 						}
 						resp.Body.Close()
+						now := time.Now()
+						if first.IsZero() {
+							first = now
+						}
+						last = sent
+						if gap := now.UnixNano() - lastReply.Swap(now.UnixNano()) - int64(window); gap > 0 {
+							stalled.Add(gap)
+						}
 						switch resp.StatusCode {
 						case 200:
 							admitted.Add(1)
@@ -99,11 +135,13 @@ func TestRateLimitExactAcrossReplicas(t *testing.T) {
 			wg.Wait()
 			elapsed := time.Since(start)
 			// A fresh bucket admits burst+1 at once, then one per 100 ms.
-			exact := 11 + int64(elapsed/(100*time.Millisecond))
+			upper := 11 + int64(elapsed/iv)
+			lower := 11 + int64((lastSent.Sub(firstReply)-time.Duration(stalled.Load()))/iv) - 2
 			got := admitted.Load()
-			t.Logf("%s: admitted %d, exact allowance %d over %v, refused %d", name, got, exact, elapsed, refused.Load())
-			if diff := got - exact; diff < -exact/100-1 || diff > exact/100+1 {
-				t.Fatalf("admitted %d, want %d ±1%%", got, exact)
+			t.Logf("%s: admitted %d over %v, bounds [%d, %d] (replies paused %v), refused %d",
+				name, got, elapsed.Round(time.Millisecond), lower, upper, time.Duration(stalled.Load()), refused.Load())
+			if got > upper || got < lower {
+				t.Fatalf("admitted %d, want within [%d, %d]", got, lower, upper)
 			}
 			if len(other) > 0 || badRetry.Load() > 0 || refused.Load() == 0 {
 				t.Fatalf("other statuses %v, bad Retry-After %d, refused %d", slices.Compact(other), badRetry.Load(), refused.Load())
@@ -133,23 +171,50 @@ func TestRateLimitRedisOutage(t *testing.T) {
 		resp, _ := gw.Do(t, "GET", "/r", map[string]string{"Authorization": "Bearer " + k2})
 		return resp.StatusCode, time.Since(t0)
 	}
-	if c, _ := call(deny); c != 200 {
-		t.Fatalf("before the outage: %d", c)
+	// The gateways keep the 50 ms production timeout (this test is about
+	// the outage), which a busy machine can exceed on a healthy Redis:
+	// the zone may refuse a call or two before it first admits one.
+	waitAdmitted := func(what string) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second) // "hung", not "slow"
+		for {
+			if c, _ := call(deny); c == 200 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the deny zone admits nothing", what)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
 	}
+	waitAdmitted("before the outage")
 	redis.Stop()
-	var lat []time.Duration
+	// Refusals cost no more than a request that never reaches the rate
+	// limiter: the median of each, interleaved so that both see the same
+	// machine, differ by far less than one Redis timeout (which a call
+	// paying it would add).
+	var lat, base []time.Duration
 	for range 200 {
 		c, d := call(deny)
 		if c != 503 {
 			t.Fatalf("deny zone with Redis down: %d, want 503", c)
 		}
 		lat = append(lat, d)
+		t0 := time.Now()
+		if resp, _ := deny.Do(t, "GET", "/.portcullis/healthz", nil); resp.StatusCode != 200 {
+			t.Fatalf("healthz: %d", resp.StatusCode)
+		}
+		base = append(base, time.Since(t0))
 	}
-	slices.Sort(lat)
-	p99 := lat[len(lat)*99/100]
-	t.Logf("deny zone with Redis down: p99 %v", p99)
-	if p99 > 100*time.Millisecond {
-		t.Fatalf("p99 with Redis down is %v, want under 100ms", p99)
+	median := func(ds []time.Duration) time.Duration {
+		slices.Sort(ds)
+		return ds[len(ds)/2]
+	}
+	const redisTimeout = 50 * time.Millisecond // the store's default
+	refusal, probe := median(lat), median(base)
+	t.Logf("deny zone with Redis down: median %v, p99 %v; healthz median %v", refusal, lat[len(lat)*99/100], probe)
+	if refusal-probe >= redisTimeout/2 {
+		t.Fatalf("a refusal with Redis down takes %v more than a probe (median), want far less than the %v Redis timeout", refusal-probe, redisTimeout)
 	}
 	if c, _ := call(allow); c != 200 {
 		t.Fatalf("allow zone with Redis down: %d, want 200", c)
@@ -161,14 +226,5 @@ func TestRateLimitRedisOutage(t *testing.T) {
 		t.Errorf("the outage was logged %d times; want once per state change", n)
 	}
 	redis.Restart(t)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if c, _ := call(deny); c == 200 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("limits did not resume after Redis came back")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitAdmitted("after Redis came back (limits must resume)")
 }

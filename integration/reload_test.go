@@ -34,7 +34,7 @@ func TestReloadUnderLoad(t *testing.T) {
 			// old server closes while idle can race a client's next request
 			// (EOF), which is HTTP/1.1's, not the gateway's; what this test
 			// checks is that no request is refused by the reload.
-			c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+			c := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 			for !stop.Load() {
 				req, _ := http.NewRequest("GET", gw.URL+"/orders", nil)
 				req.Header.Set("Authorization", "Bearer "+key1)
@@ -58,11 +58,24 @@ func TestReloadUnderLoad(t *testing.T) {
 			}
 		})
 	}
-	time.Sleep(200 * time.Millisecond)
+	// Load before and after the reload is counted in requests, not in
+	// time, so a busy machine sends as many as an idle one.
+	waitSent := func(n int64) {
+		t.Helper()
+		deadline := time.Now().Add(60 * time.Second) // "hung", not "slow"
+		for sent.Load() < n {
+			if time.Now().After(deadline) {
+				stop.Store(true)
+				t.Fatalf("only %d requests sent in a minute", sent.Load())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	waitSent(20)
 	if err := gw.Reload(apiKeyGateway(up.Addr, "store memory", block1+"\n"+block2)); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond)
+	waitSent(sent.Load() + 20)
 	stop.Store(true)
 	wg.Wait()
 	t.Logf("%d requests across the reload, %d connection resets in Caddy's listener handoff", sent.Load(), connErrs.Load())

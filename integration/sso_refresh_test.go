@@ -18,7 +18,7 @@ func TestSSORefreshOnceAcrossReplicas(t *testing.T) {
 	t.Parallel()
 	idp := oidcprovider.Start(t, oidcprovider.WithUsers(alice), oidcprovider.WithAccessTokenLifetime(10*time.Second))
 	up := harness.StartUpstream(t)
-	storeLine := "store " + redistest.SharedStandalone(t).URL()
+	storeLine := redisStore(redistest.SharedStandalone(t).URL())
 	gw1 := harness.StartGateway(t, ssoGateway(idp.Issuer(), up.Addr, storeLine, ""), ssoEnv...)
 	gw2 := harness.StartGateway(t, ssoGateway(idp.Issuer(), up.Addr, storeLine, ""), ssoEnv...)
 	registerGateway(idp, gw1, gw2)

@@ -1,15 +1,25 @@
 #!/usr/bin/env bash
-# Runs every Portcullis test: formatting and vet, the unit tests with the
-# race detector, then the end-to-end tests against the real binary, real
-# redis-server processes (standalone and a 3-node cluster), an in-process
-# OpenID provider and headless Chromium, and a short run of the load
-# benchmark. Installs redis-server, chromium and wrk with apt when they are
-# missing (as root, or through sudo).
+# Runs every Portcullis test: formatting, go mod tidy and vet, the unit
+# tests with the race detector, then the end-to-end tests against the real
+# binary, real redis-server processes (standalone and a 3-node cluster), an
+# in-process OpenID provider and headless Chromium, and a short run of the
+# load benchmark. Installs what it needs with apt when it is missing (as
+# root, or through sudo): gcc and libc6-dev (the race detector needs cgo),
+# redis-server, redis-tools, chromium and wrk.
 # Fails when any test fails or is skipped.
+#
+# PORTCULLIS_INSTALL_ONLY=1 stops after the installation step (used to
+# check it on a machine that lacks some of the tools; see README).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# installed <package>: whether dpkg has the package installed.
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+
 missing=()
+command -v gcc >/dev/null || missing+=(gcc)
+# The C library headers cgo compiles against (libc6-dev on Debian).
+installed libc6-dev || missing+=(libc6-dev)
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v redis-cli >/dev/null || missing+=(redis-tools)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
@@ -21,12 +31,33 @@ if [ ${#missing[@]} -gt 0 ]; then
 	$sudo apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+# Fail here, with a reason, rather than in the middle of the tests.
+for tool in gcc redis-server redis-cli wrk; do
+	command -v "$tool" >/dev/null || { echo "FAIL: $tool is still missing after the installation"; exit 1; }
+done
+[ -x /usr/bin/chromium ] || { echo "FAIL: /usr/bin/chromium is still missing after the installation"; exit 1; }
+installed libc6-dev || { echo "FAIL: libc6-dev is still missing after the installation"; exit 1; }
+if ! echo 'int main(void) { return 0; }' | gcc -x c -o /dev/null -; then
+	echo "FAIL: gcc cannot build and link a C program; go test -race needs cgo"; exit 1
+fi
+if [ "$(go env CGO_ENABLED)" != 1 ]; then
+	echo "FAIL: cgo is off (CGO_ENABLED=$(go env CGO_ENABLED)); go test -race needs it"; exit 1
+fi
+if [ "${PORTCULLIS_INSTALL_ONLY:-}" = 1 ]; then
+	echo "PASS: installation step (PORTCULLIS_INSTALL_ONLY=1: no tests run)"
+	exit 0
+fi
 
-echo "== gofmt and go vet"
-unformatted=$(gofmt -l caddymodule cmd integration)
+echo "== gofmt, go mod tidy and go vet"
+unformatted=$(gofmt -l caddymodule cmd integration deploy)
 if [ -n "$unformatted" ]; then
 	echo "gofmt would change:"; echo "$unformatted"; exit 1
 fi
+for mod in . integration deploy/container/healthprobe; do
+	if ! diff=$(cd "$mod" && go mod tidy -diff 2>&1); then
+		echo "go.mod or go.sum in $mod is not tidy (run go mod tidy there):"; echo "$diff"; exit 1
+	fi
+done
 go vet ./...
 (cd integration && go vet ./...)
 
@@ -52,7 +83,7 @@ if [ "$skipped" -gt 0 ]; then
 	status=1
 fi
 if [ "$status" -ne 0 ]; then
-	echo "FAIL (full log: $log)"
+	echo "FAIL after ${SECONDS}s (full log: $log)"
 	exit 1
 fi
-echo "PASS: all tests ran, none skipped (log: $log)"
+echo "PASS: all tests ran, none skipped, in ${SECONDS}s (log: $log)"

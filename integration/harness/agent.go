@@ -25,7 +25,7 @@ type Agent struct {
 func NewAgent() *Agent {
 	jar, _ := cookiejar.New(nil)
 	a := &Agent{}
-	a.c = &http.Client{Jar: jar, Timeout: 15 * time.Second, CheckRedirect: func(req *http.Request, _ []*http.Request) error {
+	a.c = &http.Client{Jar: jar, Timeout: 30 * time.Second, CheckRedirect: func(req *http.Request, _ []*http.Request) error {
 		if a.stopAt != "" && strings.HasPrefix(req.URL.String(), a.stopAt) {
 			return http.ErrUseLastResponse
 		}

@@ -29,6 +29,11 @@ func RepoRoot() string {
 
 // Binary builds ./cmd/portcullis once per test binary and returns the
 // path of the executable. A build failure fails the test.
+//
+// It compiles as the container image does (deploy/container/Dockerfile:
+// CGO_ENABLED=0, -trimpath), so the tests run the binary that ships, and
+// the deploy tests' run of the Dockerfile's build step finds every package
+// already in the Go build cache and only links.
 func Binary(t testing.TB) string {
 	t.Helper()
 	build.once.Do(func() {
@@ -38,8 +43,9 @@ func Binary(t testing.TB) string {
 			return
 		}
 		build.path = filepath.Join(dir, "portcullis")
-		cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", build.path, "./cmd/portcullis")
+		cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-trimpath", "-o", build.path, "./cmd/portcullis")
 		cmd.Dir = RepoRoot()
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			build.err = fmt.Errorf("building portcullis: %w\n%s", err, out)
 		}
@@ -48,6 +54,14 @@ func Binary(t testing.TB) string {
 		t.Fatal(build.err)
 	}
 	return build.path
+}
+
+// Cleanup removes the binary Binary built; call it from TestMain after
+// the tests.
+func Cleanup() {
+	if build.path != "" {
+		os.RemoveAll(filepath.Dir(build.path))
+	}
 }
 
 // Run runs the binary with args (and extra environment variables as

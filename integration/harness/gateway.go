@@ -87,7 +87,7 @@ func Start(t testing.TB, o Options) *Gateway {
 	}
 	go func() { _ = g.cmd.Wait(); close(g.done) }()
 	t.Cleanup(g.Stop)
-	if err := g.waitListening(15 * time.Second); err != nil {
+	if err := g.waitListening(60 * time.Second); err != nil { // "hung", not "slow"
 		t.Fatalf("portcullis did not start: %v\n--- output\n%s", err, g.Logs())
 	}
 	return g
@@ -157,10 +157,10 @@ func (g *Gateway) Do(t testing.TB, method, path string, headers map[string]strin
 	return Send(t, req)
 }
 
-// Send performs req with a short timeout and reads the body.
+// Send performs req with a timeout that means "hung" and reads the body.
 func Send(t testing.TB, req *http.Request) (*http.Response, string) {
 	t.Helper()
-	c := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	c := &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", req.Method, req.URL, err)

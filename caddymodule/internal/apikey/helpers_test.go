@@ -50,12 +50,12 @@ func backends(t *testing.T) []backend {
 	}
 }
 
-// redisOpener returns an opener of store.Redis clients with timeouts
-// generous enough for -race on a busy machine.
+// redisOpener returns an opener of store.Redis clients with timeouts that
+// mean "hung", never merely "slow" for -race on a busy machine.
 func redisOpener(cfg store.RedisConfig) func(t *testing.T) store.Store {
 	return func(t *testing.T) store.Store {
 		t.Helper()
-		cfg.ReadTimeout, cfg.WriteTimeout = 2*time.Second, 2*time.Second
+		cfg.ReadTimeout, cfg.WriteTimeout = 10*time.Second, 10*time.Second
 		r, err := store.NewRedis(cfg)
 		if err != nil {
 			t.Fatalf("NewRedis: %v", err)

@@ -56,6 +56,9 @@ type Event struct {
 	Subject string
 	// AuthMethod is api_key, jwt or session.
 	AuthMethod string
+	// Issuer is the issuer that vouched for the subject (a JWT's `iss`,
+	// a session's OpenID provider); subjects are unique per issuer only.
+	Issuer string
 	// KeyID is the API key id (not secret).
 	KeyID string
 	// SessionIDHash is SessionHash of the session id, never the id itself.

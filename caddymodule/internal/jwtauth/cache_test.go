@@ -145,7 +145,7 @@ func TestVerifierCacheNeverPastExp(t *testing.T) {
 	es := newECKey(t, "es")
 	idp := newFakeIdP(t, es.jwk(true, true))
 	clock := newFakeClock()
-	v := newTestVerifier(t, idp, clock, func(o *Options) { o.Issuers[0].ClockSkew = -1 })
+	v := newTestVerifier(t, idp, clock, func(o *Options) { o.Issuers[0].ClockSkew = new(time.Duration(0)) })
 	c := claimsAt(idp.issuer(), clock.Now())
 	c["exp"] = clock.Now().Add(10 * time.Second).Unix()
 	tok := mint(t, es, c, nil)

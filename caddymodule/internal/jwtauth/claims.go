@@ -23,7 +23,7 @@ func (is *issuer) checkClaims(t *parsedToken, now time.Time) (principal.Principa
 	if is.cfg.RequireAccessTokenType && !isAccessTokenType(t.header.typ) {
 		return principal.Principal{}, fail(ErrClaims, ReasonBadType, "typ header is not at+jwt")
 	}
-	skew := is.cfg.ClockSkew
+	skew := is.cfg.skew()
 	exp, ok, err := numericDate(c, "exp")
 	switch {
 	case err != nil:
@@ -127,7 +127,11 @@ func stringList(v any) ([]string, bool) {
 
 // scopes reads `scope` (space-separated, RFC 8693 §4.2 and RFC 9068 §2.2.3)
 // or, when absent, `scp` (an array or a space-separated string, as Azure
-// AD and Okta issue it).
+// AD and Okta issue it). A string is split at spaces (U+0020) only, the
+// one separator RFC 6749 §3.3 defines: a tab or a newline stays inside
+// its scope, which principal.Validate then refuses, rather than silently
+// becoming a separator. Array elements are taken whole: an element with
+// a space is refused there too, never split into several scopes.
 func scopes(c map[string]any) []string {
 	v, ok := c["scope"]
 	if !ok {
@@ -135,7 +139,13 @@ func scopes(c map[string]any) []string {
 	}
 	switch v := v.(type) {
 	case string:
-		return strings.Fields(v)
+		var out []string
+		for s := range strings.SplitSeq(v, " ") {
+			if s != "" { // repeated, leading or trailing spaces
+				out = append(out, s)
+			}
+		}
+		return out
 	case []any:
 		out := make([]string, 0, len(v))
 		for _, e := range v {

@@ -52,9 +52,11 @@ type Config struct {
 	// algorithm confusion is impossible. Symmetric keys in a JWKS are
 	// always ignored.
 	SharedSecret []byte
-	// ClockSkew is the tolerance applied to exp, nbf and iat. Zero means
-	// DefaultClockSkew (60 s); negative means none.
-	ClockSkew time.Duration
+	// ClockSkew is the tolerance applied to exp, nbf and iat. Nil means
+	// DefaultClockSkew (60 s); a pointer to zero means none (the times are
+	// checked exactly), so an explicit zero is never taken for "unset".
+	// Negative is an error.
+	ClockSkew *time.Duration
 	// RequiredClaims are claims the token MUST carry. A nil value means
 	// "present with any value"; otherwise the claim must equal the value
 	// as JSON (so true, "x", 3 and ["a","b"] work), or, when the claim is
@@ -107,11 +109,8 @@ func (c Config) withDefaults() Config {
 			c.Algorithms = append(DefaultAlgorithms(), "HS256")
 		}
 	}
-	if c.ClockSkew == 0 {
-		c.ClockSkew = DefaultClockSkew
-	} else if c.ClockSkew < 0 {
-		c.ClockSkew = 0
-	}
+	skew := c.skew()
+	c.ClockSkew = &skew // a copy: nothing shared with the caller
 	if len(c.GroupClaims) == 0 {
 		c.GroupClaims = []string{DefaultGroupClaim}
 	}
@@ -119,6 +118,15 @@ func (c Config) withDefaults() Config {
 		c.DiscoveryURL = strings.TrimSuffix(c.Issuer, "/") + "/.well-known/openid-configuration"
 	}
 	return c
+}
+
+// skew returns the clock skew: ClockSkew, or DefaultClockSkew when nil
+// (never negative: Validate refuses that).
+func (c Config) skew() time.Duration {
+	if c.ClockSkew == nil {
+		return DefaultClockSkew
+	}
+	return max(*c.ClockSkew, 0)
 }
 
 // usesKeySet reports whether an asymmetric algorithm is allowed, so keys
@@ -137,6 +145,9 @@ func (c Config) usesKeySet() bool {
 func (c Config) Validate() error {
 	if c.Issuer == "" {
 		return errors.New("jwtauth: issuer is required")
+	}
+	if c.ClockSkew != nil && *c.ClockSkew < 0 {
+		return fmt.Errorf("jwtauth: issuer %q: clock skew must not be negative, got %v", c.Issuer, *c.ClockSkew)
 	}
 	d := c.withDefaults()
 	if len(d.Audiences) == 0 {

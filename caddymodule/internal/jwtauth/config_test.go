@@ -77,7 +77,7 @@ func TestConfigDefaults(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			d := tt.c.withDefaults()
-			if !slices.Equal(d.Algorithms, tt.algs) || d.DiscoveryURL != tt.discovery || d.ClockSkew != DefaultClockSkew || !slices.Equal(d.GroupClaims, []string{"groups"}) {
+			if !slices.Equal(d.Algorithms, tt.algs) || d.DiscoveryURL != tt.discovery || d.skew() != DefaultClockSkew || !slices.Equal(d.GroupClaims, []string{"groups"}) {
 				t.Fatalf("defaults = %+v", d)
 			}
 		})
@@ -96,6 +96,8 @@ func TestOptionsValidate(t *testing.T) {
 		{name: "duplicate issuer", o: Options{Issuers: []Config{validConfig(), validConfig()}}, wantErr: "configured twice"},
 		{name: "bad issuer", o: Options{Issuers: []Config{{Issuer: "x"}}}, wantErr: "audience"},
 		{name: "negative timeout", o: Options{Issuers: []Config{validConfig()}, FetchTimeout: -1}, wantErr: "fetch timeout"},
+		{name: "negative clock skew", o: Options{Issuers: []Config{func() Config { c := validConfig(); c.ClockSkew = new(-time.Second); return c }()}}, wantErr: "clock skew must not be negative"},
+		{name: "zero clock skew", o: Options{Issuers: []Config{func() Config { c := validConfig(); c.ClockSkew = new(time.Duration(0)); return c }()}}},
 		{name: "min above max refresh", o: Options{Issuers: []Config{validConfig()}, MinRefreshInterval: 2 * time.Hour, MaxRefreshInterval: time.Hour}, wantErr: "exceeds"},
 	}
 	for _, tt := range tests {
@@ -132,7 +134,7 @@ func TestConfigFingerprint(t *testing.T) {
 		t.Fatal("fingerprint is not stable")
 	}
 	same := base()
-	same.ClockSkew = DefaultClockSkew
+	same.ClockSkew = new(DefaultClockSkew)
 	same.GroupClaims = []string{"groups"}
 	same.RequiredClaims = map[string]any{"email_verified": true}
 	if same.Fingerprint() != fp {
@@ -148,8 +150,8 @@ func TestConfigFingerprint(t *testing.T) {
 		{name: "audience", mutate: func(c *Config) { c.Audiences = []string{"api", "b"} }},
 		{name: "algorithms", mutate: func(c *Config) { c.Algorithms = []string{"HS256"} }},
 		{name: "secret", mutate: func(c *Config) { c.SharedSecret = []byte(strings.Repeat("t", 32)) }},
-		{name: "skew", mutate: func(c *Config) { c.ClockSkew = time.Second }},
-		{name: "no skew", mutate: func(c *Config) { c.ClockSkew = -1 }},
+		{name: "skew", mutate: func(c *Config) { c.ClockSkew = new(time.Second) }},
+		{name: "no skew", mutate: func(c *Config) { c.ClockSkew = new(time.Duration(0)) }},
 		{name: "required claim value", mutate: func(c *Config) { c.RequiredClaims = map[string]any{"email_verified": false} }},
 		{name: "required claim presence", mutate: func(c *Config) { c.RequiredClaims = map[string]any{"email_verified": nil} }},
 		{name: "typ", mutate: func(c *Config) { c.RequireAccessTokenType = true }},
@@ -182,6 +184,7 @@ func TestOptionsFingerprint(t *testing.T) {
 		func(o *Options) { o.Issuers = append(o.Issuers, Config{Issuer: "https://b", Audiences: []string{"a"}}) },
 		func(o *Options) { o.HTTPClient = &http.Client{} },
 		func(o *Options) { o.Now = time.Now },
+		func(o *Options) { o.After = time.After },
 		func(o *Options) { o.OnFetch = func(FetchEvent) {} },
 		func(o *Options) { o.FetchTimeout = time.Second },
 		func(o *Options) { o.MaxResponseBytes = 1 },

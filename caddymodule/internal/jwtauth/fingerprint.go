@@ -24,7 +24,7 @@ func (c Config) Fingerprint() string {
 // they cannot be compared, so they must not capture per-config state.
 func (o Options) Fingerprint() string {
 	f := fingerprint.New("jwtauth/options/v1")
-	setHTTP, setNow, setFetch := o.HTTPClient != nil, o.Now != nil, o.OnFetch != nil
+	setHTTP, setNow, setFetch, setAfter := o.HTTPClient != nil, o.Now != nil, o.OnFetch != nil, o.After != nil
 	d := o.withDefaults()
 	f.Int(int64(len(d.Issuers)))
 	for _, c := range d.Issuers {
@@ -33,6 +33,7 @@ func (o Options) Fingerprint() string {
 	f.Bool(setHTTP)
 	f.Bool(setNow)
 	f.Bool(setFetch)
+	f.Bool(setAfter)
 	f.Dur(d.FetchTimeout)
 	f.Int(d.MaxResponseBytes)
 	f.Dur(d.RefreshInterval)
@@ -52,7 +53,7 @@ func fpConfig(f *fingerprint.Hasher, c Config) {
 	f.Strs(c.Audiences)
 	f.Strs(c.Algorithms)
 	f.Bytes(c.SharedSecret)
-	f.Dur(c.ClockSkew)
+	f.Dur(c.skew())
 	f.Bool(c.RequiredClaims != nil)
 	// json.Marshal sorts map keys, so equal maps encode equally; a value
 	// that cannot be encoded makes Validate fail, so its fingerprint never

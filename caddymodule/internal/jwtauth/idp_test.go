@@ -271,6 +271,7 @@ func newTestVerifier(t testing.TB, idp *fakeIdP, clock *fakeClock, mutate ...fun
 	o := Options{
 		Issuers: []Config{{Issuer: idp.issuer(), Audiences: []string{testAudience}}},
 		Now:     clock.Now,
+		After:   clock.After,
 	}
 	for _, m := range mutate {
 		m(&o)

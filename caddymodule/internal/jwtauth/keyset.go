@@ -17,7 +17,13 @@ type keySnapshot struct {
 	noKid      []verificationKey // keys without a `kid`
 	all        []verificationKey
 	freshUntil time.Time // after this, a background refresh starts
+	// removed holds kids an earlier set had and this one has not (at
+	// most maxRemovedKids): tokens under them fail without a refetch.
+	removed map[string]bool
 }
+
+// maxRemovedKids bounds keySnapshot.removed.
+const maxRemovedKids = 4 * maxKeys
 
 func newSnapshot(keys []verificationKey, freshUntil time.Time) *keySnapshot {
 	s := &keySnapshot{byKid: make(map[string][]verificationKey, len(keys)), all: keys, freshUntil: freshUntil}
@@ -29,6 +35,26 @@ func newSnapshot(keys []verificationKey, freshUntil time.Time) *keySnapshot {
 		}
 	}
 	return s
+}
+
+// inheritRemoved records in s the kids of old (and those old recorded
+// as removed) that s does not have.
+func (s *keySnapshot) inheritRemoved(old *keySnapshot) {
+	add := func(kid string) {
+		if kid == "" || len(s.byKid[kid]) > 0 || len(s.removed) >= maxRemovedKids {
+			return
+		}
+		if s.removed == nil {
+			s.removed = make(map[string]bool)
+		}
+		s.removed[kid] = true
+	}
+	for _, k := range old.all {
+		add(k.kid)
+	}
+	for kid := range old.removed {
+		add(kid)
+	}
 }
 
 // removedFrom reports whether some key of old is missing from s.
@@ -54,6 +80,14 @@ func (s *keySnapshot) removedFrom(old *keySnapshot) bool {
 // cancelled by Close. Nothing runs between fetches: a stale set is
 // refreshed by the first read after it went stale, in the background,
 // while the stale keys keep verifying.
+//
+// What a token sends never changes the set: keys change only when a
+// fetch installs a new set, which every caller then uses. A token whose
+// kid is in the set is judged with that key alone (no refetch, no wait,
+// whatever its signature); one whose kid is not waits for a fetch that
+// can tell (see refetchUnknown), so unauthenticated tokens can delay a
+// genuine token with a brand-new key by at most one cooldown, and never
+// make it fail.
 type keySet struct {
 	issuer       string
 	jwksURL      string // configured; "" means discover
@@ -64,14 +98,18 @@ type keySet struct {
 	minRefresh   time.Duration
 	maxRefresh   time.Duration
 	cooldown     time.Duration
+	after        func(time.Duration) <-chan time.Time
 	base         context.Context // cancelled by Close
 	wg           *sync.WaitGroup
 
-	snap  atomic.Pointer[keySnapshot]
-	epoch atomic.Uint64 // bumped whenever a refresh drops a key
+	snap    atomic.Pointer[keySnapshot]
+	epoch   atomic.Uint64 // bumped whenever a refresh drops a key
+	started atomic.Uint64 // fetches started; written under mu
 
 	mu           sync.Mutex
 	inflight     *fetchCall
+	finished     uint64    // sequence number of the last fetch that ended
+	finishedAt   time.Time // when that fetch started
 	resolvedJWKS string    // jwks_uri from discovery, "" until known
 	failures     int       // consecutive failed fetches
 	retryAt      time.Time // no new fetch before (backoff)
@@ -81,8 +119,10 @@ type keySet struct {
 
 // fetchCall is one fetch that several callers may wait for.
 type fetchCall struct {
-	done chan struct{}
-	err  error
+	seq   uint64    // 1 for the first fetch, then counting up
+	start time.Time // when it started
+	done  chan struct{}
+	err   error
 }
 
 // current returns the cached keys, starting a background refresh when
@@ -114,28 +154,84 @@ func (ks *keySet) current(ctx context.Context) (*keySnapshot, error) {
 	return nil, err
 }
 
+// miss describes a token whose key is not in the cached set: which
+// fetches can tell whether the key exists.
+type miss struct {
+	// need is the sequence number of the first fetch to start after the
+	// token arrived: such a fetch saw every key published before.
+	need uint64
+	// minted, when not zero, is the token's `iat` plus the clock skew, on
+	// our clock: a fetch that started then or later also saw every key
+	// the token could have been signed with (issuers publish a key
+	// before signing with it). The claim is unverified, but it only
+	// decides how long this one token waits, never another's fate.
+	minted time.Time
+}
+
+// arrive returns the miss description of a token arriving now, before
+// it looks at the keys; minted as for miss.minted.
+func (ks *keySet) arrive(minted time.Time) miss {
+	return miss{need: ks.started.Load() + 1, minted: minted}
+}
+
+// settledLocked reports whether a fetch that ended can tell whether m's
+// key exists. ks.mu must be held.
+func (ks *keySet) settledLocked(m miss) bool {
+	return ks.finished >= m.need || (!m.minted.IsZero() && ks.finished > 0 && !ks.finishedAt.Before(m.minted))
+}
+
 // refetchUnknown is called when a token's key is not in the cached set.
-// It joins a fetch already running, or starts one unless the unknown-key
-// cooldown or the failure backoff forbids it, and waits for it. The error
-// is the fetch's (nil when none was waited for).
-func (ks *keySet) refetchUnknown(ctx context.Context) error {
-	ks.mu.Lock()
-	call := ks.inflight
-	if call == nil {
-		now := ks.now()
-		if !ks.lastUnknown.IsZero() && now.Sub(ks.lastUnknown) < ks.cooldown {
+// It returns once found reports that a newer set has the key, once a
+// fetch that settles m has ended (the key does not exist: a token minted
+// well before the last fetch fails at once, with no fetch), when no fetch
+// can run (backing off after a failure, or closed), or when ctx ends.
+//
+// It joins a fetch already running. Otherwise it starts one, unless an
+// unknown-key fetch started less than the cooldown ago: then it waits
+// for the cooldown to end and for the fetch that starts then, which every
+// caller waiting meanwhile shares. So unknown kids, however many, cost
+// the issuer at most one fetch per cooldown, and a genuine token whose
+// key is newer than the cached set is delayed (at most a cooldown plus a
+// fetch, bounded by ctx), never refused, by tokens sent before it.
+// The error is the last fetch's (nil when it succeeded) or ctx's.
+func (ks *keySet) refetchUnknown(ctx context.Context, m miss, found func(*keySnapshot) bool) error {
+	for {
+		ks.mu.Lock()
+		if ks.settledLocked(m) {
+			err := ks.lastErr
 			ks.mu.Unlock()
+			return err
+		}
+		call := ks.inflight
+		var timer <-chan time.Time
+		if call == nil {
+			now := ks.now()
+			if next := ks.lastUnknown.Add(ks.cooldown); !ks.lastUnknown.IsZero() && now.Before(next) {
+				timer = ks.after(next.Sub(now))
+			} else if call = ks.startLocked(); call != nil {
+				ks.lastUnknown = now
+			} else {
+				err := ks.lastErr // backing off, or closed
+				ks.mu.Unlock()
+				return err
+			}
+		}
+		ks.mu.Unlock()
+		if call == nil {
+			select {
+			case <-timer:
+				continue
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		if err := ks.wait(ctx, call); err != nil && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if found(ks.snap.Load()) {
 			return nil
 		}
-		if call = ks.startLocked(); call != nil {
-			ks.lastUnknown = now
-		}
 	}
-	ks.mu.Unlock()
-	if call == nil {
-		return nil
-	}
-	return ks.wait(ctx, call)
 }
 
 // wait blocks until call finishes or ctx ends.
@@ -161,7 +257,7 @@ func (ks *keySet) startLocked() *fetchCall {
 	if ks.now().Before(ks.retryAt) {
 		return nil
 	}
-	call := &fetchCall{done: make(chan struct{})}
+	call := &fetchCall{seq: ks.started.Add(1), start: ks.now(), done: make(chan struct{})}
 	ks.inflight = call
 	ks.wg.Add(1)
 	go ks.run(call)
@@ -173,7 +269,7 @@ func (ks *keySet) run(call *fetchCall) {
 	defer ks.wg.Done()
 	err := ks.fetch(ks.base)
 	ks.mu.Lock()
-	ks.inflight = nil
+	ks.inflight, ks.finished, ks.finishedAt = nil, call.seq, call.start
 	if err != nil {
 		ks.failures++
 		ks.retryAt = ks.now().Add(backoff(ks.failures))
@@ -215,7 +311,11 @@ func (ks *keySet) fetch(ctx context.Context) error {
 		ttl = min(max(maxAge, ks.minRefresh), ks.maxRefresh)
 	}
 	next := newSnapshot(keys, ks.now().Add(ttl))
-	if old := ks.snap.Load(); old != nil && next.removedFrom(old) {
+	old := ks.snap.Load()
+	if old != nil {
+		next.inheritRemoved(old)
+	}
+	if old != nil && next.removedFrom(old) {
 		// Install first, then invalidate: a token verified with a dropped
 		// key and cached under the old epoch is never served again.
 		ks.snap.Store(next)

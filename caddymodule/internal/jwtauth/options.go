@@ -23,8 +23,9 @@ const (
 	// DefaultUnknownKeyCooldown is the least time between two refetches
 	// caused by an unknown `kid` for one issuer: a flood of forged kids
 	// costs the IdP at most one request per issuer per cooldown, while a
-	// real rotation is picked up within this delay.
-	DefaultUnknownKeyCooldown = 30 * time.Second
+	// token signed with a key newer than the cached set waits at most
+	// this long (plus one fetch) for the refetch that finds its key.
+	DefaultUnknownKeyCooldown = 5 * time.Second
 	// DefaultMaxTokenBytes is the largest token accepted; larger ones are
 	// refused before any decoding.
 	DefaultMaxTokenBytes = 8 << 10
@@ -51,6 +52,10 @@ type Options struct {
 	// Now is the clock for claim times, cache expiry and refresh
 	// schedules. Default: time.Now.
 	Now func() time.Time
+	// After is the timer of the Now clock: a channel that receives once d
+	// has passed. A token whose key is not cached waits with it for the
+	// next allowed refetch. Default: time.After.
+	After func(d time.Duration) <-chan time.Time
 	// FetchTimeout bounds each HTTP request. Default: 5 s.
 	FetchTimeout time.Duration
 	// MaxResponseBytes bounds each response body; a larger one fails the
@@ -66,7 +71,11 @@ type Options struct {
 	// MaxRefreshInterval: see MinRefreshInterval.
 	MaxRefreshInterval time.Duration
 	// UnknownKeyCooldown is the least time between two refetches caused by
-	// a token whose key is not in the cached set, per issuer. Default: 30 s.
+	// a token whose key is not in the cached set, per issuer. Such a token
+	// waits (bounded by its context) for the next refetch rather than
+	// failing, unless the cached set already settles that its key does
+	// not exist: the set was fetched after the token's `iat` plus the
+	// clock skew, or it dropped that kid. Default: 5 s.
 	UnknownKeyCooldown time.Duration
 	// MaxTokenBytes is the largest token accepted, checked before any
 	// decoding. Default: 8 KiB.
@@ -115,6 +124,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.After == nil {
+		o.After = time.After
 	}
 	setDefault(&o.FetchTimeout, DefaultFetchTimeout)
 	setDefault(&o.MaxResponseBytes, DefaultMaxResponseBytes)

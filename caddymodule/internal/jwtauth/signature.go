@@ -7,8 +7,10 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rsa"
+	"errors"
 	"slices"
 	"strings"
+	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
 )
@@ -52,25 +54,57 @@ func (is *issuer) verifySignature(ctx context.Context, token string, t *parsedTo
 	if is.keys == nil { // unreachable: an allowed asymmetric alg implies a key set
 		return fail(ErrUnsupportedAlg, ReasonAlgNotAllowed, "no key set for an asymmetric algorithm")
 	}
-	snap, ferr := is.keys.current(ctx)
+	return is.keys.verify(ctx, sc, t.header.kid, is.minted(t))
+}
+
+// minted is the time on our clock by which the token was surely minted:
+// its (unverified) `iat` plus the clock skew plus one second, because
+// `iat` is usually truncated to whole seconds (a token minted 0.9 s after
+// a key set was fetched carries an iat before the fetch); zero without a
+// valid iat.
+func (is *issuer) minted(t *parsedToken) time.Time {
+	iat, ok, err := numericDate(t.claims, "iat")
+	if !ok || err != nil {
+		return time.Time{}
+	}
+	return iat.Add(is.cfg.skew() + time.Second)
+}
+
+// verify checks sc's signature with the key set's keys: the cached set,
+// and for a key it does not hold, the set of a fetch that started after
+// the token arrived (see refetchUnknown). A key id in the cached set
+// never waits nor refetches, whatever the signature: a forged token
+// under a real kid costs one signature check and nothing else.
+func (ks *keySet) verify(ctx context.Context, sc *sigCheck, kid string, minted time.Time) *Error {
+	m := ks.arrive(minted) // before any fetch this token may start
+	snap, ferr := ks.current(ctx)
 	if snap == nil {
 		return fail(ErrUnavailable, ReasonKeysUnavailable, "no signing keys could be fetched").withCause(ferr)
 	}
-	kid := t.header.kid
 	ok, known := sc.tryKeys(snap, kid)
 	if ok {
 		return nil
 	}
-	if !known && sc.parseErr == nil {
-		// The key may be new at the IdP: refetch, at most once per
-		// cooldown per issuer, sharing a fetch already running. The set
-		// may also have changed since it was read, by a fetch that ended
-		// in between: try whatever set is current now.
-		ferr = is.keys.refetchUnknown(ctx)
-		if s := is.keys.snap.Load(); s != snap {
-			if ok, known = sc.tryKeys(s, kid); ok {
-				return nil
+	if !known && sc.parseErr == nil && !snap.removed[kid] {
+		// The key may be new at the IdP: wait for a fetch that started
+		// after this token arrived (or was minted), trying each newer
+		// set installed meanwhile.
+		tried := snap
+		found := func(s *keySnapshot) bool {
+			if s != nil && s != tried && sc.parseErr == nil {
+				tried = s
+				ok, known = sc.tryKeys(s, kid)
 			}
+			return ok || known
+		}
+		ferr = ks.refetchUnknown(ctx, m, found)
+		found(ks.snap.Load()) // a set installed after the last look
+		if ok {
+			return nil
+		}
+		if !known && ctx.Err() != nil && errors.Is(ferr, ctx.Err()) {
+			// Gave up waiting: the token was not judged.
+			return fail(ErrUnavailable, ReasonKeysUnavailable, "gave up waiting for the issuer's keys").withCause(ferr)
 		}
 	}
 	if known || kid == "" || sc.parseErr != nil {

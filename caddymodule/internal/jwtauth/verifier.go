@@ -5,8 +5,10 @@
 // keys come from its JWKS (explicit, or found by OpenID Connect
 // discovery), fetched when first needed, cached, refreshed when stale
 // (Cache-Control max-age, clamped) in the background while the stale keys
-// keep working, refetched for an unknown `kid` at most once per cooldown,
-// and retried with backoff after a failure. Verified tokens are cached by
+// keep working, refetched for an unknown `kid` at most once per cooldown
+// (a token under a kid the cached set lacks waits for that refetch rather
+// than failing), and retried with backoff after a failure. Nothing a
+// token sends evicts a key or makes a genuine token fail. Verified tokens are cached by
 // their SHA-256 in a bounded cache, never past `exp`, so a client reusing
 // its token costs one hash and one map lookup.
 //
@@ -74,6 +76,7 @@ func New(opts Options) (*Verifier, error) {
 				minRefresh: o.MinRefreshInterval,
 				maxRefresh: o.MaxRefreshInterval,
 				cooldown:   o.UnknownKeyCooldown,
+				after:      o.After,
 				base:       base,
 				wg:         &v.wg,
 			}

@@ -296,21 +296,23 @@ func TestClockSkew(t *testing.T) {
 	now := clock.Now()
 	tests := []struct {
 		name  string
-		skew  time.Duration
+		skew  *time.Duration // nil: unset, the default
 		claim string
 		at    time.Duration
 		want  error
 	}{
 		{name: "exp 30s ago within default skew", claim: "exp", at: -30 * time.Second},
 		{name: "exp 61s ago beyond default skew", claim: "exp", at: -61 * time.Second, want: ErrExpired},
-		{name: "exp 1s ago with no skew", skew: -1, claim: "exp", at: -time.Second, want: ErrExpired},
-		{name: "exp exactly now with no skew", skew: -1, claim: "exp", at: 0, want: ErrExpired},
-		{name: "exp 4m ago with 5m skew", skew: 5 * time.Minute, claim: "exp", at: -4 * time.Minute},
+		{name: "exp 1s ago with no skew", skew: new(time.Duration(0)), claim: "exp", at: -time.Second, want: ErrExpired},
+		{name: "exp exactly now with no skew", skew: new(time.Duration(0)), claim: "exp", at: 0, want: ErrExpired},
+		{name: "exp 4m ago with 5m skew", skew: new(5 * time.Minute), claim: "exp", at: -4 * time.Minute},
 		{name: "nbf 30s ahead within default skew", claim: "nbf", at: 30 * time.Second},
 		{name: "nbf 61s ahead", claim: "nbf", at: 61 * time.Second, want: ErrNotYetValid},
-		{name: "nbf 1s ahead with no skew", skew: -1, claim: "nbf", at: time.Second, want: ErrNotYetValid},
+		{name: "nbf 1s ahead with no skew", skew: new(time.Duration(0)), claim: "nbf", at: time.Second, want: ErrNotYetValid},
 		{name: "iat 30s ahead within default skew", claim: "iat", at: 30 * time.Second},
 		{name: "iat 61s ahead", claim: "iat", at: 61 * time.Second, want: ErrNotYetValid},
+		{name: "iat 1s ahead with no skew", skew: new(time.Duration(0)), claim: "iat", at: time.Second, want: ErrNotYetValid},
+		{name: "exp 1s ahead with no skew", skew: new(time.Duration(0)), claim: "exp", at: time.Second},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -14,15 +13,16 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
+
+	"github.com/portcullis-auth/portcullis/caddymodule/internal/jwtauth"
 )
 
 // provider is what discovery yields: endpoints and a verifier.
 type provider struct {
-	endpoint       oauth2.Endpoint
-	verifier       *oidc.IDTokenVerifier // ID tokens (from the token endpoint)
-	logoutVerifier *oidc.IDTokenVerifier // logout tokens (from anyone)
-	endSession     string                // end_session_endpoint, "" if none
-	issuer         string
+	endpoint   oauth2.Endpoint
+	verifier   *oidc.IDTokenVerifier // ID tokens and logout tokens
+	endSession string                // end_session_endpoint, "" if none
+	issuer     string
 }
 
 // discovery fetches the provider lazily, once, with backoff on failure.
@@ -144,20 +144,32 @@ func (c *Client) discover(ctx context.Context) (*provider, error) {
 	if len(algs) == 0 {
 		algs = []string{oidc.RS256}
 	}
-	keyCtx := oidc.ClientContext(context.Background(), c.cfg.HTTPClient)
-	remote := oidc.NewRemoteKeySet(keyCtx, meta.JWKSURI)
+	// One key cache for ID tokens and back-channel logout tokens, with
+	// jwtauth's rules: logout tokens can be posted by anyone, so no token
+	// may evict a key, a kid in the cached set is never refetched, and a
+	// kid it lacks waits for the next rate-limited refetch instead of
+	// failing (a forged token cannot make a genuine one fail).
+	keys, err := jwtauth.New(jwtauth.Options{
+		Issuers: []jwtauth.Config{{
+			Issuer: c.cfg.Issuer, JWKSURL: meta.JWKSURI, Audiences: []string{c.cfg.ClientID},
+			Algorithms: algs, ClockSkew: new(c.cfg.ClockSkew),
+		}},
+		HTTPClient: c.cfg.HTTPClient, Now: c.now, After: c.cfg.After,
+		UnknownKeyCooldown: c.cfg.KeyCooldown, CacheSize: -1,
+		MaxTokenBytes: maxIDTokenBytes, // logout tokens are bounded before
+	})
+	if err != nil {
+		return nil, fmt.Errorf("oidcflow: discovery document jwks_uri: %w", err)
+	}
 	vcfg := &oidc.Config{ClientID: c.cfg.ClientID, SupportedSigningAlgs: algs, Now: c.now}
-	// ID tokens come straight from the token endpoint; logout tokens can
-	// be posted by anyone, so their unknown key ids are rate limited.
-	v := oidc.NewVerifier(c.cfg.Issuer, remote, vcfg)
-	lv := oidc.NewVerifier(c.cfg.Issuer, &cooldownKeySet{
-		ks:       remote,
-		cooldown: c.cfg.KeyCooldown,
-		now:      c.now,
-		known:    map[string]bool{},
-	}, vcfg)
-	return &provider{endpoint: ep, verifier: v, logoutVerifier: lv, endSession: meta.EndSession, issuer: c.cfg.Issuer}, nil
+	v := oidc.NewVerifier(c.cfg.Issuer, keys.KeySet(c.cfg.Issuer), vcfg)
+	return &provider{endpoint: ep, verifier: v, endSession: meta.EndSession, issuer: c.cfg.Issuer}, nil
 }
+
+// maxIDTokenBytes bounds an ID token (from the token endpoint, over
+// TLS): larger than a bearer token may be, for providers that put many
+// groups in it.
+const maxIDTokenBytes = 256 << 10
 
 // authStyle picks how the client authenticates at the token endpoint:
 // HTTP Basic (client_secret_basic, the OpenID default) unless the
@@ -183,70 +195,6 @@ func firstLine(s string) string {
 		s = s[:200]
 	}
 	return s
-}
-
-// cooldownKeySet wraps the provider's remote key set so that tokens
-// signed with an unknown key id (which make it refetch the JWKS) cause at
-// most one refetch per cooldown: back-channel logout tokens can be posted
-// by anyone, and must not turn into a flood of JWKS requests. A key id
-// counts as known once it verified a token here; ID tokens use the
-// remote key set directly, so a flood never delays a login.
-type cooldownKeySet struct {
-	ks       oidc.KeySet
-	cooldown time.Duration
-	now      func() time.Time
-
-	mu          sync.Mutex
-	known       map[string]bool // key ids that verified a token
-	lastUnknown time.Time
-}
-
-// maxKnownKeys bounds the known key id set.
-const maxKnownKeys = 64
-
-// VerifySignature implements oidc.KeySet.
-func (k *cooldownKeySet) VerifySignature(ctx context.Context, jwt string) ([]byte, error) {
-	kid := headerKeyID(jwt)
-	k.mu.Lock()
-	if !k.known[kid] {
-		now := k.now()
-		if !k.lastUnknown.IsZero() && now.Sub(k.lastUnknown) < k.cooldown {
-			k.mu.Unlock()
-			return nil, errors.New("oidcflow: token signed with an unknown key (key refresh rate limited)")
-		}
-		k.lastUnknown = now
-	}
-	k.mu.Unlock()
-	payload, err := k.ks.VerifySignature(ctx, jwt)
-	if err == nil {
-		k.mu.Lock()
-		if len(k.known) >= maxKnownKeys {
-			clear(k.known)
-		}
-		k.known[kid] = true
-		k.mu.Unlock()
-	}
-	return payload, err
-}
-
-// headerKeyID returns the kid of a compact JWS's protected header, or ""
-// (also for malformed input; the key set then rejects the token).
-func headerKeyID(jwt string) string {
-	i := strings.IndexByte(jwt, '.')
-	if i < 0 || i > 4096 {
-		return ""
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(jwt[:i])
-	if err != nil {
-		return ""
-	}
-	var h struct {
-		KID string `json:"kid"`
-	}
-	if json.Unmarshal(raw, &h) != nil || len(h.KID) > 256 {
-		return ""
-	}
-	return h.KID
 }
 
 // hashString returns base64url(SHA-256(domain NUL s)), for store keys

@@ -18,6 +18,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/coreos/go-oidc/v3/oidc/oidctest"
 
+	"github.com/portcullis-auth/portcullis/caddymodule/internal/fakeclock"
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/store"
 )
 
@@ -41,6 +42,7 @@ type fakeIdP struct {
 
 	down           atomic.Bool  // discovery answers 503
 	discoveryHits  atomic.Int64 // discovery requests served
+	keyHits        atomic.Int64 // JWKS requests served
 	tokenDown      atomic.Bool  // token endpoint answers 503
 	refreshCalls   atomic.Int64
 	noEndSession   bool
@@ -101,7 +103,11 @@ func (idp *fakeIdP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(doc)
 	case "/keys":
-		idp.keys.ServeHTTP(w, r)
+		idp.keyHits.Add(1)
+		idp.mu.Lock()
+		keys := idp.keys // replaced by rotations
+		idp.mu.Unlock()
+		keys.ServeHTTP(w, r)
 	case "/token":
 		idp.token(w, r)
 	default:
@@ -255,24 +261,14 @@ func (idp *fakeIdP) authorize(t *testing.T, authURL, sub string) url.Values {
 	return url.Values{"code": {code}, "state": {q.Get("state")}}
 }
 
-// fakeClock is an injectable clock.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// fakeClock is an injectable clock with timers.
+type fakeClock = fakeclock.Clock
 
-func newClock() *fakeClock { return &fakeClock{t: time.Now().Truncate(time.Second)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+// newClock returns a clock standing at the current second.
+func newClock() *fakeClock {
+	c := fakeclock.New()
+	c.Set(time.Now().Truncate(time.Second))
+	return c
 }
 
 // testKey returns a fresh random 32-byte key.
@@ -294,7 +290,7 @@ func newTestClient(t *testing.T, idp *fakeIdP, clk *fakeClock, edit func(*Config
 	cfg := Config{
 		Issuer: idp.issuer(), ClientID: testClientID, ClientSecret: testClientSecret,
 		RedirectURL: testRedirectURL, PostLogoutRedirectURL: "https://app.example/bye",
-		Keys: [][]byte{testKey()}, Store: st, Now: clk.Now,
+		Keys: [][]byte{testKey()}, Store: st, Now: clk.Now, After: clk.After,
 		GroupsClaims: []string{"groups", "urn:zitadel:iam:org:project:roles", "realm_access.roles"},
 	}
 	if edit != nil {

@@ -79,7 +79,7 @@ func (c *Client) VerifyLogoutToken(ctx context.Context, raw string) (*LogoutToke
 	if err != nil {
 		return nil, err
 	}
-	lt, err := p.logoutVerifier.VerifyLogout(oidc.ClientContext(ctx, c.cfg.HTTPClient), raw)
+	lt, err := p.verifier.VerifyLogout(oidc.ClientContext(ctx, c.cfg.HTTPClient), raw)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s", ErrLogoutToken, firstLine(err.Error()))
 	}

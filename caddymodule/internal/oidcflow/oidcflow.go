@@ -47,9 +47,10 @@ const (
 	DefaultClockSkew = time.Minute
 	// DefaultLogoutTokenMaxAge: logout tokens issued longer ago are refused.
 	DefaultLogoutTokenMaxAge = 5 * time.Minute
-	// DefaultKeyCooldown: a token signed with an unknown key id triggers
-	// at most one JWKS refetch per this interval.
-	DefaultKeyCooldown = 10 * time.Second
+	// DefaultKeyCooldown: tokens signed with unknown key ids trigger at
+	// most one JWKS refetch per this interval; a genuine token with a new
+	// key waits for that refetch rather than failing.
+	DefaultKeyCooldown = 5 * time.Second
 )
 
 // DefaultScopes are requested when Config.Scopes is empty.
@@ -113,11 +114,16 @@ type Config struct {
 	// LogoutTokenMaxAge refuses older back-channel logout tokens (by
 	// iat). Default: DefaultLogoutTokenMaxAge.
 	LogoutTokenMaxAge time.Duration
-	// KeyCooldown limits JWKS refetches for unknown key ids. Default:
-	// DefaultKeyCooldown.
+	// KeyCooldown limits JWKS refetches for unknown key ids (see
+	// jwtauth.Options.UnknownKeyCooldown, whose key cache ID and logout
+	// tokens use). Default: DefaultKeyCooldown.
 	KeyCooldown time.Duration
 	// Now is the clock. Default: time.Now.
 	Now func() time.Time
+	// After is the timer of the Now clock (a channel that receives once d
+	// has passed), with which a token under a new key waits for the next
+	// allowed JWKS refetch. Default: time.After.
+	After func(d time.Duration) <-chan time.Time
 }
 
 // Client is the relying party for one provider. Create it with New; it is

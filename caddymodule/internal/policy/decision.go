@@ -53,6 +53,14 @@ const (
 	// ReasonAnonymous means the path allows anonymous access and no
 	// credential was presented.
 	ReasonAnonymous Reason = "anonymous"
+	// ReasonIssuerNotAccepted means a valid token came from a trusted
+	// issuer that the route does not list in its issuers.
+	ReasonIssuerNotAccepted Reason = "issuer_not_accepted"
+	// ReasonMalformedIdentity means the credential was valid but an
+	// identity value in it (subject, email, name, group, scope, …) could
+	// not be forwarded as exactly itself: a control character, invalid
+	// UTF-8, surrounding spaces, a scope that is not a scope-token.
+	ReasonMalformedIdentity Reason = "malformed_identity"
 )
 
 // Decision is the outcome of authorizing one request.

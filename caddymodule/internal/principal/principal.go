@@ -47,7 +47,9 @@ type Principal struct {
 	// Groups are group or role names, when known.
 	Groups []string
 
-	// Issuer is the token issuer (`iss`) for MethodJWT, empty otherwise.
+	// Issuer vouches for Subject (subjects are unique per issuer only):
+	// the token's `iss` for MethodJWT, the OpenID provider's issuer for
+	// MethodSession (when known), empty for MethodAPIKey.
 	Issuer string
 	// Audience is the token audience (`aud`) for MethodJWT.
 	Audience []string

@@ -54,16 +54,26 @@ func (r *recorder) counts() ([]string, int, int) {
 	return slices.Clone(r.transitions), r.redisErrors, r.trips
 }
 
-// p99 returns the 99th percentile of ds.
-func p99(ds []time.Duration) time.Duration {
+// percentile returns the p-th percentile (0-100) of ds.
+func percentile(ds []time.Duration, p int) time.Duration {
 	s := slices.Clone(ds)
 	slices.Sort(s)
-	return s[len(s)*99/100]
+	return s[len(s)*p/100]
 }
+
+// openLatencyBound bounds the median call with the breaker open: a fifth
+// of one Redis timeout, which a call that waited for Redis (or for any
+// timer of that order) cannot beat, while a call that only reads the
+// breaker's state takes microseconds. The median, not a high percentile:
+// on a loaded machine a few calls in a hundred are descheduled for tens
+// of milliseconds whatever they do, but not half of them. That no call
+// makes a round trip is counted exactly (Observer.OnRedisLatency).
+const openLatencyBound = ratelimit.DefaultRedisTimeout / 5
 
 // TestRedisOutage kills Redis under a limiter and brings it back: requests
 // get their zone's OnError verdict with an error, the breaker opens after
-// the threshold and then costs no round trip (p99 well under 100 ms),
+// the threshold and then costs no round trip (and no wait: see
+// openLatencyBound),
 // probes once per cooldown, and closes when Redis is back, without a new
 // limiter. Transitions are reported once each.
 func TestRedisOutage(t *testing.T) {
@@ -101,8 +111,10 @@ func TestRedisOutage(t *testing.T) {
 	for i := range ratelimit.DefaultBreakerThreshold {
 		rs, err, took := call("down")
 		wantOnError("down", rs, err, false)
-		if took > time.Second {
-			t.Errorf("failing call %d took %v", i, took)
+		// A refused connection answers at once; half the limiter's
+		// (relaxed) timeout tells "waited for it" from a slow machine.
+		if took > relaxedTimeout/2 {
+			t.Errorf("failing call %d took %v: it waited instead of failing on the refused connection", i, took)
 		}
 		if l.State() != ratelimit.StateClosed && i < ratelimit.DefaultBreakerThreshold-1 {
 			t.Fatalf("breaker %v after %d failures", l.State(), i+1)
@@ -125,10 +137,10 @@ func TestRedisOutage(t *testing.T) {
 		lat = append(lat, took)
 	}
 	tr, redisErrors, trips := rec.counts()
-	if p := p99(lat); p >= 100*time.Millisecond {
-		t.Errorf("p99 with the breaker open = %v, want < 100ms", p)
+	if p := percentile(lat, 50); p >= openLatencyBound {
+		t.Errorf("median call with the breaker open = %v, want < %v", p, openLatencyBound)
 	}
-	t.Logf("breaker open: p99 %v, max %v over %d calls", p99(lat), slices.Max(lat), len(lat))
+	t.Logf("breaker open: median %v, p99 %v, max %v over %d calls", percentile(lat, 50), percentile(lat, 99), slices.Max(lat), len(lat))
 	if len(tr) != 1 || redisErrors != ratelimit.DefaultBreakerThreshold || trips != tripsBefore {
 		t.Errorf("while open: transitions %v, %d errors, %d round trips (had %d); want nothing new", tr, redisErrors, trips, tripsBefore)
 	}
@@ -177,13 +189,15 @@ func TestRedisOutage(t *testing.T) {
 }
 
 // TestRedisStalled checks the per-call timeout against a Redis that
-// accepts connections but never answers: each call costs about the 50 ms
-// default until the breaker opens, then nothing.
+// accepts connections but never answers: each call costs the 50 ms
+// default (at least that, and far less than the client's own timeout)
+// until the breaker opens, then nothing.
 func TestRedisStalled(t *testing.T) {
 	t.Parallel()
 	f := startSilentRedis(t)
 	// Client timeouts far above ours: the limiter's own deadline must do.
-	client := redis.NewClient(&redis.Options{Addr: f.addr(), ContextTimeoutEnabled: true, ReadTimeout: 10 * time.Second, MaxRetries: -1})
+	const clientTimeout = 30 * time.Second
+	client := redis.NewClient(&redis.Options{Addr: f.addr(), ContextTimeoutEnabled: true, ReadTimeout: clientTimeout, MaxRetries: -1})
 	t.Cleanup(func() { client.Close() })
 	l, err := ratelimit.NewRedis(client, ratelimit.RedisOptions{})
 	if err != nil {
@@ -199,15 +213,17 @@ func TestRedisStalled(t *testing.T) {
 			t.Fatalf("call %d: %+v, %v; want refused with ErrUnavailable", i, rs, err)
 		}
 		if i < ratelimit.DefaultBreakerThreshold {
-			if took < ratelimit.DefaultRedisTimeout || took > 40*ratelimit.DefaultRedisTimeout {
-				t.Errorf("call %d took %v, want about %v", i, took, ratelimit.DefaultRedisTimeout)
+			// Never less than the timeout; the upper bound only tells
+			// "the limiter's deadline fired" from "the client's did".
+			if took < ratelimit.DefaultRedisTimeout || took > clientTimeout/3 {
+				t.Errorf("call %d took %v, want about %v (and far less than the client's %v)", i, took, ratelimit.DefaultRedisTimeout, clientTimeout)
 			}
 			continue
 		}
 		lat = append(lat, took)
 	}
-	if p := p99(lat); p >= 100*time.Millisecond {
-		t.Errorf("p99 with the breaker open = %v, want < 100ms", p)
+	if p := percentile(lat, 50); p >= openLatencyBound {
+		t.Errorf("median call with the breaker open = %v, want < %v", p, openLatencyBound)
 	}
 	if l.State() != ratelimit.StateOpen {
 		t.Errorf("state %v, want open", l.State())
@@ -220,9 +236,12 @@ func TestRedisStalled(t *testing.T) {
 func TestRedisNotRetried(t *testing.T) {
 	t.Parallel()
 	f := startSilentRedis(t)
+	// The read timeout only bounds the control below, whose reply never
+	// comes; the fake answers handshakes at once, and a second is far
+	// more than that takes on any machine.
 	client := redis.NewClient(&redis.Options{
 		Addr: f.addr(), ContextTimeoutEnabled: true, PoolSize: 1,
-		ReadTimeout: 250 * time.Millisecond, MaxRetries: 2, MinRetryBackoff: time.Millisecond, MaxRetryBackoff: time.Millisecond,
+		ReadTimeout: time.Second, MaxRetries: 1, MinRetryBackoff: time.Millisecond, MaxRetryBackoff: time.Millisecond,
 	})
 	t.Cleanup(func() { client.Close() })
 	// Connect (handshake) before counting.
@@ -243,11 +262,11 @@ func TestRedisNotRetried(t *testing.T) {
 	if got := f.scriptCount(); got != len(reqs) {
 		t.Errorf("%d scripts sent for %d zones, want each once", got, len(reqs))
 	}
-	// The control: go-redis retries a plain EVALSHA (up to MaxRetries
-	// times), so the count above would have seen a retry.
+	// The control: go-redis retries a plain EVALSHA (MaxRetries times),
+	// so the count above would have seen a retry.
 	_ = client.EvalSha(t.Context(), "0123", []string{"k"}).Err()
-	if got := f.scriptCount() - len(reqs); got < 2 {
-		t.Errorf("control: a plain EVALSHA was sent %d times, want retries", got)
+	if got := f.scriptCount() - len(reqs); got != 2 {
+		t.Errorf("control: a plain EVALSHA was sent %d times, want 2 (retried once)", got)
 	}
 }
 

@@ -9,64 +9,18 @@ import (
 	"strings"
 )
 
-// MethodOverrideHeaders are the headers with which frameworks (Rails,
-// Laravel, Express method-override, Spring's HiddenHttpMethodFilter
-// variants, ASP.NET, Google APIs) let a POST stand for another method.
-var MethodOverrideHeaders = []string{"X-Http-Method-Override", "X-Http-Method", "X-Method-Override"}
-
 // URLOverrideHeaders are the headers with which some servers (IIS URL
 // Rewrite, Symfony, Zend/Laminas) replace the request URL with one a
-// client names. They are always removed: the route was matched on the
-// real path.
-var URLOverrideHeaders = []string{"X-Original-Url", "X-Rewrite-Url", "X-Override-Url"}
-
-// ErrMethodOverride is returned when method-override headers are kept
-// but disagree with each other or do not name a method.
-var ErrMethodOverride = errors.New("the method-override headers are ambiguous")
+// client names, and the original-request headers of forward-auth
+// conventions (nginx auth_request, Traefik) that some applications read
+// as the request. They are always removed: the route was matched on the
+// real path and method.
+var URLOverrideHeaders = []string{"X-Original-Url", "X-Rewrite-Url", "X-Override-Url", "X-Original-Uri",
+	"X-Original-Method", "X-Forwarded-Uri", "X-Forwarded-Method"}
 
 // ErrTrailer is returned when a request declares a trailer that names a
 // protected header.
 var ErrTrailer = errors.New("the request declares a trailer the gateway does not accept")
-
-// Method returns the method the upstream will act on. Without
-// allowOverride the override headers are removed and the request's own
-// method is returned. With it, an override on a POST is the method
-// returned (every override header present must agree, and name an
-// upper-case token); overrides on other methods are removed.
-func Method(r *http.Request, allowOverride bool) (string, error) {
-	if !allowOverride || r.Method != http.MethodPost {
-		deleteAll(r.Header, MethodOverrideHeaders)
-		return r.Method, nil
-	}
-	method := r.Method
-	seen := false
-	for name, vals := range r.Header {
-		if !isOverride(name) {
-			continue
-		}
-		for _, v := range vals {
-			v = strings.TrimSpace(v)
-			if !isMethodToken(v) {
-				return "", fmt.Errorf("%w: %s is not a method", ErrMethodOverride, name)
-			}
-			if seen && v != method {
-				return "", ErrMethodOverride
-			}
-			method, seen = v, true
-		}
-	}
-	return method, nil
-}
-
-// isOverride reports whether name is a method-override header.
-func isOverride(name string) bool {
-	for _, n := range MethodOverrideHeaders {
-		if SameHeaderName(name, n) {
-			return true
-		}
-	}
-	return false
-}
 
 // StripURLOverrides removes the URL-override headers.
 func StripURLOverrides(h http.Header) {
@@ -124,19 +78,6 @@ func CheckTrailers(r *http.Request, protect func(name string) bool) error {
 		}
 	}
 	return nil
-}
-
-// isMethodToken accepts an upper-case HTTP method token.
-func isMethodToken(v string) bool {
-	if v == "" || len(v) > 32 {
-		return false
-	}
-	for i := 0; i < len(v); i++ {
-		if c := v[i]; !('A' <= c && c <= 'Z' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
 }
 
 // deleteAll removes every header named, in any case and with '_' for

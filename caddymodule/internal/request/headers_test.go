@@ -1,7 +1,6 @@
 package request
 
 import (
-	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -67,53 +66,6 @@ func TestStripHopByHop(t *testing.T) {
 				if _, ok := h[k]; !ok {
 					t.Errorf("%s removed", k)
 				}
-			}
-		})
-	}
-}
-
-func TestMethod(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name     string
-		method   string
-		headers  http.Header
-		allow    bool
-		want     string
-		wantErr  bool
-		leftover bool // override headers still present
-	}{
-		{name: "stripped by default", method: "POST", headers: http.Header{"X-Http-Method-Override": {"DELETE"}}, want: "POST"},
-		{name: "underscore variant stripped", method: "POST", headers: http.Header{"X_http_method_override": {"DELETE"}, "X-Method-Override": {"PUT"}}, want: "POST"},
-		{name: "x-http-method stripped", method: "POST", headers: http.Header{"X-Http-Method": {"DELETE"}}, want: "POST"},
-		{name: "allowed override", method: "POST", headers: http.Header{"X-Http-Method-Override": {"DELETE"}}, allow: true, want: "DELETE", leftover: true},
-		{name: "allowed override underscore", method: "POST", headers: http.Header{"X_HTTP_METHOD_OVERRIDE": {"DELETE"}}, allow: true, want: "DELETE", leftover: true},
-		{name: "allowed disagreeing", method: "POST", headers: http.Header{"X-Http-Method-Override": {"DELETE"}, "X-Method-Override": {"PUT"}}, allow: true, wantErr: true},
-		{name: "allowed two values", method: "POST", headers: http.Header{"X-Http-Method-Override": {"DELETE", "GET"}}, allow: true, wantErr: true},
-		{name: "allowed lower case", method: "POST", headers: http.Header{"X-Http-Method-Override": {"delete"}}, allow: true, wantErr: true},
-		{name: "allowed on GET is stripped", method: "GET", headers: http.Header{"X-Http-Method-Override": {"DELETE"}}, allow: true, want: "GET"},
-		{name: "allowed none", method: "POST", headers: http.Header{}, allow: true, want: "POST"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			r := &http.Request{Method: tt.method, Header: tt.headers.Clone()}
-			got, err := Method(r, tt.allow)
-			if tt.wantErr {
-				if !errors.Is(err, ErrMethodOverride) {
-					t.Fatalf("err = %v, want ErrMethodOverride", err)
-				}
-				return
-			}
-			if err != nil || got != tt.want {
-				t.Fatalf("Method = %q, %v; want %q", got, err, tt.want)
-			}
-			left := false
-			for k := range r.Header {
-				left = left || isOverride(k)
-			}
-			if left != tt.leftover {
-				t.Errorf("override headers left = %v, want %v (%v)", left, tt.leftover, r.Header)
 			}
 		})
 	}

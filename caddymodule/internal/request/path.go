@@ -6,6 +6,7 @@
 package request
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"unicode/utf8"
@@ -31,8 +32,25 @@ var ErrAmbiguousPath = errors.New("the request path is ambiguous")
 //   - a "." or ".." segment, raw or after decoding;
 //   - an empty segment ("//"), which some servers merge and others keep.
 //
-// A trailing '/' is allowed.
+// It also refuses a segment that ends in '.' or ' ' (Windows and IIS
+// drop them, so "/orders./1" is "/orders/1" there) and C1 control
+// characters (U+0080 to U+009F). A trailing '/' is allowed.
 func CheckPath(escaped string) error {
+	return checkPath(escaped, false)
+}
+
+// CheckPathLenient is CheckPath for routes that opted out
+// (allow_ambiguous_paths): it lets path parameters (';'), encoded '/'
+// and '%' and empty segments through, but still refuses what is never
+// legitimate and always lets a request climb out of where the route
+// matched it: dot segments (also before a ';' parameter, "..;"),
+// backslashes, trailing dots and spaces, control characters, malformed
+// escapes and invalid UTF-8.
+func CheckPathLenient(escaped string) error {
+	return checkPath(escaped, true)
+}
+
+func checkPath(escaped string, lenient bool) error {
 	if escaped == "" || escaped[0] != '/' {
 		return fmt.Errorf("%w: it must start with '/'", ErrAmbiguousPath)
 	}
@@ -48,26 +66,28 @@ func CheckPath(escaped string) error {
 			b := unhex(escaped[i+1])<<4 | unhex(escaped[i+2])
 			i += 2
 			switch {
-			case b == '/':
+			case b == '/' && !lenient:
 				return fmt.Errorf("%w: encoded '/'", ErrAmbiguousPath)
 			case b == '\\':
 				return fmt.Errorf("%w: backslash", ErrAmbiguousPath)
-			case b == ';':
+			case b == ';' && !lenient:
 				return fmt.Errorf("%w: path parameter ';'", ErrAmbiguousPath)
-			case b == '%':
+			case b == '%' && !lenient:
 				return fmt.Errorf("%w: encoded '%%'", ErrAmbiguousPath)
 			case b < 0x20 || b == 0x7f:
 				return fmt.Errorf("%w: control character", ErrAmbiguousPath)
 			}
 			decoded = append(decoded, b)
 		case c == '/':
-			if err := checkSegment(decoded[segStart:], i); err != nil {
+			if err := checkSegment(decoded[segStart:], i, lenient); err != nil {
 				return err
 			}
 			decoded = append(decoded, c)
 			segStart = len(decoded)
-		case c == ';':
+		case c == ';' && !lenient:
 			return fmt.Errorf("%w: path parameter ';'", ErrAmbiguousPath)
+		case c == ';':
+			decoded = append(decoded, c)
 		case c == '\\':
 			return fmt.Errorf("%w: backslash", ErrAmbiguousPath)
 		case !isPathChar(c):
@@ -77,26 +97,41 @@ func CheckPath(escaped string) error {
 		}
 	}
 	if seg := decoded[segStart:]; len(seg) > 0 {
-		if err := checkSegment(seg, -1); err != nil {
+		if err := checkSegment(seg, -1, lenient); err != nil {
 			return err
 		}
 	}
 	if !utf8.Valid(decoded) {
 		return fmt.Errorf("%w: not valid UTF-8", ErrAmbiguousPath)
 	}
+	for _, r := range string(decoded) {
+		if r >= 0x80 && r <= 0x9f {
+			return fmt.Errorf("%w: control character", ErrAmbiguousPath)
+		}
+	}
 	return nil
 }
 
-// checkSegment refuses dot segments and, when the segment is followed
-// by a '/' (at > 0), empty segments other than the leading root.
-func checkSegment(seg []byte, at int) error {
-	switch string(seg) {
+// checkSegment refuses dot segments (also "..;x", which Tomcat reads as
+// ".."), a segment ending in '.' or ' ' and, when the segment is followed
+// by a '/' (at > 0) and the check is not lenient, empty segments other
+// than the leading root.
+func checkSegment(seg []byte, at int, lenient bool) error {
+	name := seg
+	if i := bytes.IndexByte(seg, ';'); i >= 0 {
+		name = seg[:i]
+	}
+	switch string(name) {
 	case ".", "..":
 		return fmt.Errorf("%w: dot segment", ErrAmbiguousPath)
 	case "":
-		if at > 0 {
+		if at > 0 && !lenient && len(seg) == 0 {
 			return fmt.Errorf("%w: empty segment", ErrAmbiguousPath)
 		}
+		return nil
+	}
+	if last := name[len(name)-1]; last == '.' || last == ' ' {
+		return fmt.Errorf("%w: a segment ending in '.' or ' '", ErrAmbiguousPath)
 	}
 	return nil
 }

@@ -44,10 +44,18 @@ func (f *fakeRefresher) Refresh(ctx context.Context, subject, refreshToken strin
 
 // testRefreshOnce: 50 concurrent requests on two replicas, the access
 // token expiring in left, cause exactly one refresh.
+//
+// The refresh lock's TTL and the time a request waits for another's
+// refresh run in real time (Redis keeps the lock); they are a minute here,
+// which no refresh of this test approaches on however busy a machine, so
+// neither can run out and let a second refresh start or a request go on
+// with the expired token. The defaults' own timing is not what this
+// checks.
 func testRefreshOnce(t *testing.T, b backend, left time.Duration) {
 	clk := newClock()
 	ref := &fakeRefresher{clock: clk, delay: 100 * time.Millisecond}
-	cfg := Config{Now: clk.Now, Refresher: ref, Keys: [][]byte{testKey()}, KeyPrefix: "ref-" + fmt.Sprint(time.Now().UnixNano())}
+	cfg := Config{Now: clk.Now, Refresher: ref, Keys: [][]byte{testKey()}, KeyPrefix: "ref-" + fmt.Sprint(time.Now().UnixNano()),
+		RefreshLockTTL: time.Minute, RefreshWait: time.Minute}
 	replicas := []*Manager{newFixture(t, b, cfg).m, newFixture(t, b, cfg).m}
 	ctx := t.Context()
 	login := testLogin("oscar", clk.Now())
@@ -137,10 +145,18 @@ func testRefreshRejected(t *testing.T, b backend) {
 	}
 }
 
+// testRefreshTransient: after a transient refresh failure the session keeps
+// working with its tokens, and requests during the backoff neither refresh
+// nor wait for a refresh that is not running. RefreshWait is a minute, so
+// a request that waited would take a minute, and the bound below (a
+// third of it) tells waiting from a slow machine.
 func testRefreshTransient(t *testing.T, b backend) {
 	clk := newClock()
 	ref := &fakeRefresher{clock: clk, err: fmt.Errorf("oidcflow: token endpoint: %w", ErrRefreshTransient)}
-	f := newFixture(t, b, Config{Now: clk.Now, Refresher: ref})
+	const wait = time.Minute
+	// The backoff is the refresh lock's TTL, in real time: a minute, so
+	// it cannot run out between these loads.
+	f := newFixture(t, b, Config{Now: clk.Now, Refresher: ref, RefreshWait: wait, RefreshLockTTL: time.Minute})
 	ctx := t.Context()
 	login := testLogin("sybil", clk.Now())
 	login.Tokens.Expiry = clk.Now().Add(-time.Second) // expired: nothing to wait for
@@ -161,7 +177,7 @@ func testRefreshTransient(t *testing.T, b backend) {
 	if n := ref.calls.Load(); n != 1 {
 		t.Errorf("Refresher called %d times during the backoff, want 1", n)
 	}
-	if d := time.Since(start); d > 2*time.Second {
+	if d := time.Since(start); d > wait/3 {
 		t.Errorf("loads during the backoff took %v; they must not wait for a refresh that is not running", d)
 	}
 }

@@ -88,7 +88,7 @@ func TestMemorySweep(t *testing.T) {
 		}
 	}
 	clock.Advance(2 * time.Minute)
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(30 * time.Second) // "hung", not "slow": sweeps run every 5 ms
 	for m.Len() != 5 {
 		if time.Now().After(deadline) {
 			t.Fatalf("Len = %d after sweeps, want 5", m.Len())

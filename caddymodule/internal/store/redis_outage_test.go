@@ -16,10 +16,13 @@ import (
 )
 
 // maxOutageLatency is the longest an operation may take against a Redis
-// that is down or stalled with the default 50 ms read/write timeouts. It is
-// far above the expected ~100 ms so that it cannot flake, yet far below
-// "hanging".
-const maxOutageLatency = 2 * time.Second
+// that is down or stalled with the default 50 ms read/write timeouts
+// (about 70 ms measured: the connection's handshake times out, and that
+// is not retried). It is over 30 times that, so a timer firing late on a
+// loaded machine running -race does not reach it, yet below go-redis's
+// own 3 s read timeout, so a stalled operation still shows that our
+// short defaults apply; TestRedisClientOptions pins their exact values.
+const maxOutageLatency = 2500 * time.Millisecond
 
 // storeOps are the operations checked during outages.
 var storeOps = []struct {
@@ -106,10 +109,14 @@ func TestRedisStalledFailsFast(t *testing.T) {
 	wantFastFailure(t, r)
 }
 
+// TestRedisRecoversAfterRestart checks that the same client works again
+// once Redis is back. Timeouts are relaxed: recovery is about dialing
+// again after refused connections, which no read timeout takes part in,
+// and a 50 ms timeout would fail the healthy calls on a loaded machine.
 func TestRedisRecoversAfterRestart(t *testing.T) {
 	t.Parallel()
 	srv := redistest.StartStandalone(t)
-	r := newRedis(t, store.RedisConfig{URL: srv.URL()})
+	r := newRedis(t, relaxed(store.RedisConfig{URL: srv.URL()}))
 	ctx := t.Context()
 	if err := r.Set(ctx, "k", []byte("before"), time.Minute); err != nil {
 		t.Fatalf("Set before outage: %v", err)
@@ -126,14 +133,14 @@ func TestRedisRecoversAfterRestart(t *testing.T) {
 	srv.Restart(t)
 	start := time.Now()
 	var lastErr error
-	for time.Since(start) < 10*time.Second {
+	for time.Since(start) < 30*time.Second { // "hung", not "slow"
 		if lastErr = r.Set(ctx, "k", []byte("after"), time.Minute); lastErr == nil {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	if lastErr != nil {
-		t.Fatalf("Set still failing 10s after restart: %v", lastErr)
+		t.Fatalf("Set still failing 30s after restart: %v", lastErr)
 	}
 	t.Logf("same client recovered %v after restart", time.Since(start).Round(time.Millisecond))
 	got, err := r.Get(ctx, "k")

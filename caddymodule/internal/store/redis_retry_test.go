@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"net"
 	"strings"
@@ -15,24 +16,26 @@ import (
 
 // fakeRedis is a minimal RESP2 server that counts the commands it gets and
 // never answers the commands named in silent, so that their replies time
-// out. It answers HELLO with an error (making go-redis fall back to RESP2)
-// and everything else with +OK.
+// out, or, with hangUp, closes the connection on them, so that their
+// replies are lost. It answers HELLO with an error (making go-redis fall
+// back to RESP2) and everything else with +OK.
 type fakeRedis struct {
 	ln     net.Listener
 	silent map[string]bool
+	hangUp bool
 
 	mu     sync.Mutex
 	counts map[string]int
 	conns  []net.Conn
 }
 
-func startFakeRedis(t *testing.T, silent ...string) *fakeRedis {
+func startFakeRedis(t *testing.T, hangUp bool, silent ...string) *fakeRedis {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fakeRedis{ln: ln, silent: map[string]bool{}, counts: map[string]int{}}
+	f := &fakeRedis{ln: ln, silent: map[string]bool{}, hangUp: hangUp, counts: map[string]int{}}
 	for _, s := range silent {
 		f.silent[s] = true
 	}
@@ -83,6 +86,9 @@ func (f *fakeRedis) handle(c net.Conn) {
 		f.counts[name]++
 		f.mu.Unlock()
 		switch {
+		case f.silent[name] && f.hangUp:
+			c.Close()
+			return
 		case f.silent[name]:
 			// never reply
 		case name == "hello":
@@ -94,30 +100,53 @@ func (f *fakeRedis) handle(c net.Conn) {
 }
 
 // TestRedisSingleUseNotRetried checks that GetDel and SetNX are sent once
-// even when their reply times out, while an idempotent Get is retried.
+// when their reply is lost, while an idempotent Get is retried once, for
+// both ways a reply gets lost: the read times out (a server that never
+// answers them) or the connection drops (a server that hangs up on them).
+//
+// Nothing here depends on how fast the machine is. The client connects
+// (handshake) before the counted command, and the read timeout is one
+// that a silent server always reaches but the fake's immediate answers
+// to a handshake never do, even on a loaded machine; a dropped connection
+// needs no timeout at all.
 func TestRedisSingleUseNotRetried(t *testing.T) {
 	t.Parallel()
-	f := startFakeRedis(t, "getdel", "set", "get")
-	r := newRedis(t, store.RedisConfig{Addrs: []string{f.addr()}, ReadTimeout: 100 * time.Millisecond})
-	ctx := t.Context()
-
 	tests := []struct {
 		name, cmd string
-		do        func() error
+		do        func(ctx context.Context, r *store.Redis) error
 		wantSent  int
 	}{
-		{"GetDel", "getdel", func() error { _, err := r.GetDel(ctx, "k"); return err }, 1},
-		{"SetNX", "set", func() error { _, err := r.SetNX(ctx, "k", []byte("v"), time.Minute); return err }, 1},
-		{"Get (idempotent, retried once)", "get", func() error { _, err := r.Get(ctx, "k"); return err }, 2},
+		{"GetDel", "getdel", func(ctx context.Context, r *store.Redis) error { _, err := r.GetDel(ctx, "k"); return err }, 1},
+		{"SetNX", "set", func(ctx context.Context, r *store.Redis) error {
+			_, err := r.SetNX(ctx, "k", []byte("v"), time.Minute)
+			return err
+		}, 1},
+		{"Get (idempotent, retried once)", "get", func(ctx context.Context, r *store.Redis) error { _, err := r.Get(ctx, "k"); return err }, 2},
 	}
-	for _, tc := range tests { // sequential: they share the fake's counters
-		t.Run(tc.name, func(t *testing.T) {
-			if err := tc.do(); err == nil {
-				t.Fatal("succeeded against a server that does not reply")
-			}
-			if got := f.count(tc.cmd); got != tc.wantSent {
-				t.Errorf("%s sent %d times, want %d", strings.ToUpper(tc.cmd), got, tc.wantSent)
-			}
-		})
+	for _, loss := range []struct {
+		name        string
+		hangUp      bool
+		readTimeout time.Duration
+	}{
+		{"reply timed out", false, 2 * time.Second},
+		{"connection dropped", true, relaxedTimeout},
+	} {
+		for _, tc := range tests {
+			t.Run(loss.name+"/"+tc.name, func(t *testing.T) {
+				t.Parallel()
+				f := startFakeRedis(t, loss.hangUp, tc.cmd)
+				r := newRedis(t, store.RedisConfig{Addrs: []string{f.addr()}, ReadTimeout: loss.readTimeout, WriteTimeout: relaxedTimeout})
+				ctx := t.Context()
+				if err := r.Ping(ctx); err != nil {
+					t.Fatalf("connecting to the fake server: %v", err)
+				}
+				if err := tc.do(ctx, r); err == nil {
+					t.Fatal("succeeded against a server that does not reply")
+				}
+				if got := f.count(tc.cmd); got != tc.wantSent {
+					t.Errorf("%s sent %d times, want %d", strings.ToUpper(tc.cmd), got, tc.wantSent)
+				}
+			})
+		}
 	}
 }

@@ -38,6 +38,7 @@ func main() {
 	chartFrom := flag.String("chart-from", "", "only redraw the chart from a loadbench.md written earlier (into the same directory)")
 	instructions := flag.Bool("instructions", false, "instead of timing rounds, count the gateway's instructions per request under callgrind (writes instructions.md)")
 	window := flag.Duration("instructions-window", 20*time.Second, "measured window per configuration with -instructions")
+	binary := flag.String("binary", "", "run this portcullis binary instead of building ./cmd/portcullis (the tests pass the one they built)")
 	flag.Parse()
 	if *chartFrom != "" {
 		if err := redraw(*chartFrom); err != nil {
@@ -46,7 +47,7 @@ func main() {
 		return
 	}
 	if err := run(options{rounds: *rounds, duration: *duration, warmup: *warmup, conns: *conns, threads: *threads, out: *out, only: *only, tokens: *tokens,
-		instructions: *instructions, window: *window}); err != nil {
+		instructions: *instructions, window: *window, binary: *binary}); err != nil {
 		log.Fatal(err)
 	}
 }
@@ -61,6 +62,8 @@ type options struct {
 	// instructions selects the callgrind mode; window is its measured window.
 	instructions bool
 	window       time.Duration
+	// binary, if set, is the portcullis binary to run instead of a build.
+	binary string
 }
 
 // run sets the benchmark up and runs the timing rounds or, with
@@ -79,9 +82,11 @@ func run(o options) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	bin, err := build(dir)
-	if err != nil {
-		return err
+	bin := o.binary
+	if bin == "" {
+		if bin, err = build(dir); err != nil {
+			return err
+		}
 	}
 	env, cleanup, err := prepare(bin, dir, o.tokens)
 	defer cleanup()

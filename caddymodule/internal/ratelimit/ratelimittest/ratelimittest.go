@@ -54,24 +54,29 @@ var start = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 func Run(t *testing.T, h Harness) {
 	prefix := "t" + strings.ToLower(rand.Text()[:6])
 	tests := []struct {
-		name     string
-		realTime bool // needs real time even if the harness has a clock
-		fn       func(e *env)
+		name      string
+		realTime  bool // needs real time even if the harness has a clock
+		clockOnly bool // needs the manual clock: not run with ServerClock
+		fn        func(e *env)
 	}{
-		{"FreshBurst", false, testFreshBurst},
-		{"Refill", false, testRefill},
-		{"RetryAfter", false, testRetryAfter},
-		{"ResetAfter", false, testResetAfter},
-		{"Cost", false, testCost},
-		{"Override", false, testOverride},
-		{"IndependentBuckets", false, testIndependentBuckets},
-		{"SeveralZones", false, testSeveralZones},
-		{"SameBucketTwice", false, testSameBucketTwice},
-		{"InvalidRequests", false, testInvalidRequests},
-		{"ConcurrentAccuracy", true, testConcurrentAccuracy},
-		{"ConcurrentKeys", true, testConcurrentKeys},
+		{"FreshBurst", false, false, testFreshBurst},
+		{"Refill", false, false, testRefill},
+		{"RetryAfter", false, false, testRetryAfter},
+		{"ResetAfter", false, false, testResetAfter},
+		{"Cost", false, false, testCost},
+		{"Override", false, false, testOverride},
+		{"IndependentBuckets", false, false, testIndependentBuckets},
+		{"SeveralZones", false, false, testSeveralZones},
+		{"SameBucketTwice", false, false, testSameBucketTwice},
+		{"InvalidRequests", false, false, testInvalidRequests},
+		{"ConcurrentAccuracy", true, false, testConcurrentAccuracy},
+		{"ConcurrentKeys", true, false, testConcurrentKeys},
+		{"ConcurrentSteps", false, true, testConcurrentSteps},
 	}
 	for _, tt := range tests {
+		if tt.clockOnly && h.ServerClock {
+			continue
+		}
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			e := &env{t: t, zonePrefix: prefix + "-" + strings.ToLower(tt.name)}
