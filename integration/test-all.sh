@@ -5,7 +5,7 @@
 # in-process OpenID provider and headless Chromium, and a short run of the
 # load benchmark. Installs what it needs with apt when it is missing (as
 # root, or through sudo): gcc and libc6-dev (the race detector needs cgo),
-# redis-server, redis-tools, chromium and wrk.
+# redis-server, redis-tools, chromium, wrk, python3 and nodejs.
 # Fails when any test fails or is skipped.
 #
 # PORTCULLIS_INSTALL_ONLY=1 stops after the installation step (used to
@@ -24,6 +24,10 @@ command -v redis-server >/dev/null || missing+=(redis-server)
 command -v redis-cli >/dev/null || missing+=(redis-tools)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v wrk >/dev/null || missing+=(wrk)
+# The differential tests read the same JSON-RPC bodies with Python's json
+# and Node's JSON.parse.
+command -v python3 >/dev/null || missing+=(python3)
+command -v node >/dev/null || missing+=(nodejs)
 if [ ${#missing[@]} -gt 0 ]; then
 	echo "== installing ${missing[*]}"
 	sudo=""
@@ -32,7 +36,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 # Fail here, with a reason, rather than in the middle of the tests.
-for tool in gcc redis-server redis-cli wrk; do
+for tool in gcc redis-server redis-cli wrk python3 node; do
 	command -v "$tool" >/dev/null || { echo "FAIL: $tool is still missing after the installation"; exit 1; }
 done
 [ -x /usr/bin/chromium ] || { echo "FAIL: /usr/bin/chromium is still missing after the installation"; exit 1; }
