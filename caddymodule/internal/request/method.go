@@ -102,7 +102,7 @@ func methodParams(r *http.Request) ([]string, error) {
 
 // paramValues returns the values of the `_method` keys of a query.
 func paramValues(q string) []string {
-	if !strings.Contains(strings.ToLower(q), "method") {
+	if !containsFold(q, "method") && !strings.Contains(q, "%") {
 		return nil // no spelling of the key, escaped or not, can be there
 	}
 	var out []string
@@ -143,4 +143,15 @@ func isMethodToken(v string) bool {
 		}
 	}
 	return true
+}
+
+// containsFold reports whether s contains the lower-case ASCII word w in
+// any case, without allocating (it runs on every request's query).
+func containsFold(s, w string) bool {
+	for i := 0; i+len(w) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(w)], w) {
+			return true
+		}
+	}
+	return false
 }
