@@ -8,8 +8,8 @@
 # redis-server, redis-tools, chromium, wrk, python3 and nodejs.
 # Fails when any test fails or is skipped.
 #
-# PORTCULLIS_INSTALL_ONLY=1 stops after the installation step (used to
-# check it on a machine that lacks some of the tools; see README).
+# PORTCULLIS_INSTALL_ONLY=1 stops after the installation step, to check
+# it alone on a machine that lacks some of the tools.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -16,10 +16,12 @@ const (
 	clusterSize = 3
 	// clusterSlots is the number of hash slots in Redis Cluster.
 	clusterSlots = 16384
-	// clusterTimeout bounds the wait for a new cluster to reach state ok.
-	clusterTimeout = 20 * time.Second
-	// adminTimeout bounds one management command.
-	adminTimeout = 2 * time.Second
+	// clusterTimeout bounds the wait for a new cluster to reach state ok;
+	// adminTimeout bounds one management command. Both mean "hung", never
+	// merely "slow" on a loaded machine: waits end as soon as the cluster
+	// is ready.
+	clusterTimeout = 60 * time.Second
+	adminTimeout   = 10 * time.Second
 )
 
 // Cluster is a Redis Cluster of three masters without replicas, each a

@@ -15,8 +15,9 @@ import (
 const (
 	// fallbackBinary is where Debian's redis-server package installs it.
 	fallbackBinary = "/usr/bin/redis-server"
-	// startTimeout bounds the wait for a new server to answer PING.
-	startTimeout = 15 * time.Second
+	// startTimeout bounds the wait for a new server to answer PING:
+	// "hung", never merely "slow" on a loaded machine.
+	startTimeout = 60 * time.Second
 	// bindAttempts is how often a start is retried on a fresh port when the
 	// chosen one was taken between choosing and binding.
 	bindAttempts = 5

@@ -2,8 +2,8 @@ package harness
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -66,6 +66,27 @@ func StartGateway(t testing.TB, conf Caddyfile, env ...string) *Gateway {
 // Start is StartGateway with every option.
 func Start(t testing.TB, o Options) *Gateway {
 	t.Helper()
+	for attempt := 1; ; attempt++ {
+		g, err := start(t, o)
+		switch {
+		case err == nil:
+			return g
+		case !errors.Is(err, errPortTaken) || attempt == 5:
+			t.Fatalf("portcullis did not start: %v\n--- output\n%s", err, g.Logs())
+		}
+		g.Stop()
+		t.Logf("portcullis: %v; starting it again on other ports", err)
+	}
+}
+
+// errPortTaken means another process took a port chosen for the gateway
+// before the gateway could listen on it (see listeners.go).
+var errPortTaken = errors.New("a port chosen for the gateway was taken by another process")
+
+// start runs one gateway process on fresh ports and waits until it alone
+// listens on them.
+func start(t testing.TB, o Options) (*Gateway, error) {
+	t.Helper()
 	p := Ports{HTTP: FreePort(t), Admin: FreePort(t)}
 	var env []string
 	if o.Env != nil {
@@ -87,27 +108,43 @@ func Start(t testing.TB, o Options) *Gateway {
 	}
 	go func() { _ = g.cmd.Wait(); close(g.done) }()
 	t.Cleanup(g.Stop)
-	if err := g.waitListening(60 * time.Second); err != nil { // "hung", not "slow"
-		t.Fatalf("portcullis did not start: %v\n--- output\n%s", err, g.Logs())
-	}
-	return g
+	return g, g.waitListening(60 * time.Second) // "hung", not "slow"
 }
 
+// waitListening waits until the process listens on its HTTP and admin
+// ports and no other process does.
 func (g *Gateway) waitListening(timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
 		select {
 		case <-g.done:
+			if strings.Contains(g.Logs(), "address already in use") {
+				return errPortTaken
+			}
 			return fmt.Errorf("process exited: %v", g.cmd.ProcessState)
 		default:
 		}
-		if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", g.Ports.HTTP), 100*time.Millisecond); err == nil {
-			c.Close()
+		switch owner, err := ownership(g.cmd.Process.Pid, g.Ports.HTTP, g.Ports.Admin); {
+		case err != nil:
+			select {
+			case <-g.done:
+				continue // exited meanwhile: reported above
+			default:
+				return fmt.Errorf("checking the gateway's listeners: %w", err)
+			}
+		case owner == portShared:
+			// Another process listens there too. Look again, in case
+			// that listener was closing (Caddy replaces its own).
+			time.Sleep(50 * time.Millisecond)
+			if again, who, err := ownershipDetail(g.cmd.Process.Pid, g.Ports.HTTP, g.Ports.Admin); err == nil && again == portShared {
+				return fmt.Errorf("%w (%s)", errPortTaken, who)
+			}
+		case owner == portOwned:
 			return nil
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return fmt.Errorf("port %d not listening after %s", g.Ports.HTTP, timeout)
+	return fmt.Errorf("ports %d and %d not listening after %s", g.Ports.HTTP, g.Ports.Admin, timeout)
 }
 
 // Reload replaces the configuration with `portcullis reload`, as an

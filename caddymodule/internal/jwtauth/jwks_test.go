@@ -125,7 +125,9 @@ func TestFetchTimeout(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("error %v, want a deadline", err)
 	}
-	if d := time.Since(start); d > 2*time.Second {
+	// The provider never answers: only the 50 ms fetch timeout ends the
+	// call, so a bound meaning "hung" proves it on a busy machine too.
+	if d := time.Since(start); d > 30*time.Second {
 		t.Fatalf("Verify took %v with a 50 ms fetch timeout", d)
 	}
 }
