@@ -1,14 +1,14 @@
 package mcp
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"mime"
 	"net/http"
 	"path"
 	"strings"
+
+	"github.com/portcullis-auth/portcullis/caddymodule/internal/request"
 )
 
 // Headers that MCP Streamable HTTP clients set on each request.
@@ -33,7 +33,7 @@ const DefaultMaxBody = 1 << 20
 // test them with errors.Is.
 var (
 	// ErrTooLarge means the body exceeds the configured limit (HTTP 413).
-	ErrTooLarge = errors.New("the request body is too large to authorize")
+	ErrTooLarge = request.ErrBodyTooLarge
 	// ErrUnsupportedMediaType means a POST body that is not plain
 	// application/json in UTF-8, or has a content encoding (HTTP 415).
 	ErrUnsupportedMediaType = errors.New("the request body must be application/json (UTF-8) without a content encoding")
@@ -112,7 +112,7 @@ func ReadCalls(r *http.Request, max int64) ([]Call, error) {
 	if err := checkMediaType(r.Header); err != nil {
 		return nil, err
 	}
-	raw, err := readAndRestore(r, max)
+	raw, err := request.PeekBody(r, max)
 	if err != nil {
 		return nil, err
 	}
@@ -185,42 +185,6 @@ func checkMediaType(h http.Header) error {
 		return fmt.Errorf("%w: charset %q", ErrUnsupportedMediaType, shorten(cs))
 	}
 	return nil
-}
-
-// readError hides the cause of a failed body read (it may name network
-// addresses) behind a message that is safe to show.
-type readError struct{ err error }
-
-// Error implements error.
-func (e readError) Error() string { return "the request body could not be read" }
-
-// Unwrap returns the cause, for logs and errors.Is.
-func (e readError) Unwrap() error { return e.err }
-
-// readAndRestore reads the body, up to max bytes, and puts what it read
-// back in front of the rest, so the upstream receives the body intact.
-// A declared or actual length above max is ErrTooLarge, as is an
-// http.MaxBytesReader limit set by an earlier handler.
-func readAndRestore(r *http.Request, max int64) ([]byte, error) {
-	if r.ContentLength > max {
-		return nil, ErrTooLarge
-	}
-	raw, err := io.ReadAll(io.LimitReader(r.Body, max+1))
-	rest := r.Body
-	r.Body = struct {
-		io.Reader
-		io.Closer
-	}{io.MultiReader(bytes.NewReader(raw), rest), rest}
-	var tooBig *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooBig):
-		return nil, ErrTooLarge
-	case err != nil:
-		return nil, readError{err}
-	case int64(len(raw)) > max:
-		return nil, ErrTooLarge
-	}
-	return raw, nil
 }
 
 // MatchName reports whether name matches a glob such as `deploy_*`

@@ -1,10 +1,8 @@
 package request
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"mime"
 	"net/http"
 	"net/url"
@@ -85,17 +83,9 @@ func methodParams(r *http.Request) ([]string, error) {
 	if err != nil || mt != "application/x-www-form-urlencoded" {
 		return vals, nil
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, MaxFormBody+1))
-	rest := r.Body
-	r.Body = struct {
-		io.Reader
-		io.Closer
-	}{io.MultiReader(bytes.NewReader(body), rest), rest}
+	body, err := PeekBody(r, MaxFormBody)
 	if err != nil {
-		return nil, fmt.Errorf("%w: the form could not be read", ErrMethodOverride)
-	}
-	if len(body) > MaxFormBody {
-		return nil, fmt.Errorf("%w: the form is too large to check for %s", ErrMethodOverride, MethodParam)
+		return nil, fmt.Errorf("%w: the form could not be checked for %s (%w)", ErrMethodOverride, MethodParam, err)
 	}
 	return append(vals, paramValues(string(body))...), nil
 }
