@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/apikey"
+	"github.com/portcullis-auth/portcullis/caddymodule/internal/jwtauth"
 )
 
 // testKey is a key declared in newTestHandler's app.
@@ -22,12 +23,21 @@ type testKey struct{ key, id string }
 
 func newTestHandler(t *testing.T, h Handler) (*Handler, testKey) {
 	t.Helper()
+	return newAppHandler(t, nil, "X-API-Key", h)
+}
+
+// newAppHandler sets up h against an app with one API key (returned),
+// accepted also in keyHeader when not empty, trusting issuers with a
+// real verifier.
+func newAppHandler(t *testing.T, issuers []JWTIssuerConfig, keyHeader string, h Handler) (*Handler, testKey) {
+	t.Helper()
 	k, err := apikey.Generate("pcl")
 	if err != nil {
 		t.Fatal(err)
 	}
 	app := &App{
-		APIKeys: &APIKeysConfig{Header: "X-API-Key", Keys: []APIKeyConfig{{
+		JWT: issuers,
+		APIKeys: &APIKeysConfig{Header: keyHeader, Keys: []APIKeyConfig{{
 			ID: k.ID, Hash: apikey.NewHasher(nil).Hash(k.String()), Subject: "ci-bot", Name: "CI bot", Scopes: []string{"orders:read"},
 		}}},
 		Scopes: []ScopeConfig{{Name: "orders:write", Implies: []string{"orders:read"}}},
@@ -42,6 +52,16 @@ func newTestHandler(t *testing.T, h Handler) (*Handler, testKey) {
 	app.metrics, app.audit = m, zap.NewNop()
 	if app.registry, err = apikey.NewRegistry(apikey.RegistryOptions{Static: app.keys, Hasher: app.hasher, Prefix: app.keys.Prefix()}); err != nil {
 		t.Fatal(err)
+	}
+	if len(issuers) > 0 {
+		opts, err := app.jwtOptions()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if app.verifier, err = jwtauth.New(opts); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = app.verifier.Close() })
 	}
 	if err := h.setup(app); err != nil {
 		t.Fatal(err)

@@ -12,11 +12,6 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
-	"github.com/prometheus/client_golang/prometheus"
-	"go.uber.org/zap"
-
-	"github.com/portcullis-auth/portcullis/caddymodule/internal/apikey"
-	"github.com/portcullis-auth/portcullis/caddymodule/internal/jwtauth"
 )
 
 // testJWTAudience is the audience the test issuers' tokens carry.
@@ -85,48 +80,10 @@ func (ti *testIssuer) mint(t *testing.T, over map[string]any) string {
 }
 
 // newJWTHandler sets up h against an app trusting issuers (and one API
-// key, returned), with a real verifier.
+// key, returned, accepted in Authorization only), with a real verifier.
 func newJWTHandler(t *testing.T, issuers []JWTIssuerConfig, h Handler) (*Handler, testKey) {
 	t.Helper()
-	k, err := apikey.Generate("pcl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	app := &App{
-		JWT: issuers,
-		APIKeys: &APIKeysConfig{Keys: []APIKeyConfig{{
-			ID: k.ID, Hash: apikey.NewHasher(nil).Hash(k.String()), Subject: "ci-bot", Name: "CI bot", Scopes: []string{"orders:read"},
-		}}},
-		Scopes: []ScopeConfig{{Name: "orders:write", Implies: []string{"orders:read"}}},
-	}
-	if err := app.compile(); err != nil {
-		t.Fatal(err)
-	}
-	m, err := newMetrics(prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	app.metrics, app.audit = m, zap.NewNop()
-	if app.registry, err = apikey.NewRegistry(apikey.RegistryOptions{Static: app.keys, Hasher: app.hasher, Prefix: app.keys.Prefix()}); err != nil {
-		t.Fatal(err)
-	}
-	if len(issuers) > 0 {
-		opts, err := app.jwtOptions()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if app.verifier, err = jwtauth.New(opts); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = app.verifier.Close() })
-	}
-	if err := h.setup(app); err != nil {
-		t.Fatal(err)
-	}
-	if err := h.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	return &h, testKey{key: k.String(), id: k.ID}
+	return newAppHandler(t, issuers, "", h)
 }
 
 // bearer is the header map of a request with token.
