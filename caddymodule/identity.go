@@ -10,6 +10,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/principal"
+	"github.com/portcullis-auth/portcullis/caddymodule/internal/request"
 )
 
 // IdentityHeaders names the request headers that carry the caller's
@@ -182,22 +183,7 @@ func (s identityStripper) strip(h http.Header) {
 // sameHeaderName reports whether name equals norm (a normalized name)
 // ignoring case and reading '_' as '-', with surrounding spaces ignored.
 func sameHeaderName(name, norm string) bool {
-	name = strings.TrimSpace(name)
-	if len(name) != len(norm) {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if c >= 'A' && c <= 'Z' {
-			c += 'a' - 'A'
-		} else if c == '_' {
-			c = '-'
-		}
-		if c != norm[i] {
-			return false
-		}
-	}
-	return true
+	return request.SameHeaderName(strings.TrimSpace(name), norm)
 }
 
 // setIdentity writes the principal's identity into the request headers
