@@ -89,9 +89,39 @@ type OIDCConfig struct {
 	// PostLogoutRedirectURL is where the provider sends the browser after
 	// logout; it must be registered at the provider. Default: none.
 	PostLogoutRedirectURL string `json:"post_logout_redirect_url,omitempty"`
-	// GroupsClaims are the ID-token claims read as groups or roles.
-	// Default: groups.
+	// GroupsClaims are the claims (of the ID token and UserInfo) read as
+	// groups or roles. Default: groups.
 	GroupsClaims []string `json:"groups_claims,omitempty"`
+	// DisableUserInfo stops the gateway from calling the provider's
+	// UserInfo endpoint after login and refresh; claims then come from the
+	// ID token only. Default: false (UserInfo is called whenever the
+	// provider has one, as OpenID Connect Core §5.4 expects for profile,
+	// email and groups).
+	DisableUserInfo bool `json:"disable_userinfo,omitempty"`
+	// Prompt values sent with every login (`prompt`, OIDC Core §3.1.2.1),
+	// such as `consent` or `select_account`. Default: `consent` when the
+	// scopes include offline_access (OIDC Core §11 requires it for a
+	// refresh token), else none. `none` alone is refused.
+	Prompt []string `json:"prompt,omitempty"`
+	// Claims is the `claims` request parameter (OIDC Core §5.5), a JSON
+	// object such as `{"id_token":{"groups":null}}`. The gateway adds a
+	// request for auth_time when the provider supports the parameter.
+	Claims string `json:"claims,omitempty"`
+	// AuthParams are extra authorization request parameters for this
+	// provider (for example `access_type offline` or `hd example.com`).
+	// Parameters the protocol sets (client_id, redirect_uri, state,
+	// nonce, code_challenge…, scope, prompt, claims) are refused here.
+	AuthParams map[string]string `json:"auth_params,omitempty"`
+	// LoginHintPassthrough passes `login_hint` from the login URL
+	// (`/.portcullis/login?login_hint=…`) to the provider. Default: false.
+	LoginHintPassthrough bool `json:"login_hint_passthrough,omitempty"`
+	// ClockSkew tolerated on ID token, logout token and auth_time times.
+	// Default (unset): 60s; an explicit 0 checks them exactly.
+	ClockSkew *caddy.Duration `json:"clock_skew,omitempty"`
+	// DisableRevocation keeps logout from revoking the session's refresh
+	// token at the provider (RFC 7009). Default: false (revoked whenever
+	// the provider has a revocation_endpoint).
+	DisableRevocation bool `json:"disable_revocation,omitempty"`
 }
 
 // JWTIssuerConfig trusts bearer JWTs from one issuer.

@@ -55,7 +55,11 @@ func (l *logoutLog) list() []BackChannelLogout {
 // sendBackChannelLogouts posts a logout token to every client of the ended
 // session that registered a BackChannelLogoutURI. Delivery is synchronous, so
 // when the end_session redirect reaches the browser the clients were told.
+// With Config.NoBackChannelLogout it sends nothing.
 func (s *store) sendBackChannelLogouts(ctx context.Context, e ended) {
+	if s.noBackChannel {
+		return
+	}
 	for _, c := range e.clients {
 		if c.BackChannelLogoutURI == "" {
 			continue

@@ -66,13 +66,27 @@ func (s *store) SetUserinfoFromScopes(context.Context, *oidc.UserInfo, string, s
 }
 
 // SetUserinfoFromRequest implements op.CanSetUserinfoFromRequest: it fills
-// the claims of ID tokens, including "sid" (the provider session).
+// the claims of ID tokens, including "sid" (the provider session). In the
+// strict profile the user's claims stay out, except those the claims
+// parameter asked for in id_token.
 func (s *store) SetUserinfoFromRequest(_ context.Context, ui *oidc.UserInfo, req op.IDTokenRequest, _ []string) error {
 	u, ok := s.user(req.GetSubject())
 	if !ok {
 		return fmt.Errorf("user %q: %w", req.GetSubject(), errNotFound)
 	}
-	fillUserinfo(ui, u)
+	if s.strict {
+		ui.Subject = u.ID // the op package copies it over the token's sub
+		if r, ok := req.(interface{ requestedIDTokenClaims() []string }); ok {
+			all := userClaims(u)
+			for _, name := range r.requestedIDTokenClaims() {
+				if v, ok := all[name]; ok {
+					ui.AppendClaims(name, v)
+				}
+			}
+		}
+	} else {
+		fillUserinfo(ui, u)
+	}
 	if _, sid := requestInfo(req); sid != "" {
 		ui.AppendClaims("sid", sid)
 	}
@@ -95,16 +109,19 @@ func (s *store) SetUserinfoFromToken(_ context.Context, ui *oidc.UserInfo, token
 }
 
 // SetIntrospectionFromToken implements op.Storage. A token is reported
-// active only to a client that is one of its audiences.
+// active only to a client that is one of its audiences. The user's claims
+// are included in the lenient profile only.
 func (s *store) SetIntrospectionFromToken(_ context.Context, resp *oidc.IntrospectionResponse, tokenID, subject, clientID string) error {
 	at, ok := s.liveAccessToken(tokenID)
 	if !ok || at.subject != subject || !slices.Contains(at.audience, clientID) {
 		return fmt.Errorf("access token: %w", errNotFound)
 	}
 	if u, ok := s.user(subject); ok {
-		ui := new(oidc.UserInfo)
-		fillUserinfo(ui, u)
-		resp.SetUserInfo(ui)
+		if !s.strict {
+			ui := new(oidc.UserInfo)
+			fillUserinfo(ui, u)
+			resp.SetUserInfo(ui)
+		}
 		resp.Username = u.Username
 	}
 	resp.Active = true
@@ -124,7 +141,7 @@ func (s *store) SetIntrospectionFromToken(_ context.Context, resp *oidc.Introspe
 // GetPrivateClaimsFromRequest instead, so this only serves fallbacks.
 func (s *store) GetPrivateClaimsFromScopes(_ context.Context, userID, _ string, scopes []string) (map[string]any, error) {
 	claims := map[string]any{"scope": strings.Join(scopes, " ")}
-	if u, ok := s.user(userID); ok {
+	if u, ok := s.user(userID); ok && !s.strict {
 		maps.Copy(claims, userClaims(u))
 	}
 	return claims, nil
@@ -132,14 +149,15 @@ func (s *store) GetPrivateClaimsFromScopes(_ context.Context, userID, _ string, 
 
 // GetPrivateClaimsFromRequest implements op.CanGetPrivateClaimsFromRequest:
 // the non-registered claims of JWT access tokens. They are "scope" (space
-// separated, RFC 9068), the user's claims, the client's Claims and "sid".
+// separated, RFC 9068), the user's claims (lenient profile only), the
+// client's Claims and "sid".
 func (s *store) GetPrivateClaimsFromRequest(_ context.Context, req op.TokenRequest, _ []string) (map[string]any, error) {
 	clientID, sid := requestInfo(req)
 	claims := map[string]any{}
 	if c, err := s.client(clientID); err == nil {
 		maps.Copy(claims, c.Claims)
 	}
-	if _, machine := req.(*clientCredentialsRequest); !machine {
+	if _, machine := req.(*clientCredentialsRequest); !machine && !s.strict {
 		if u, ok := s.user(req.GetSubject()); ok {
 			maps.Copy(claims, userClaims(u))
 		}

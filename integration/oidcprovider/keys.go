@@ -2,6 +2,10 @@ package oidcprovider
 
 import (
 	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
@@ -13,71 +17,113 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/op"
 )
 
-// rsaKeyBits is the size of the generated signing keys.
+// Signing algorithms of Config.IDTokenAlg: the JOSE "alg" of every token
+// the provider signs (ID, access and logout tokens) and of its JWKS keys.
+const (
+	// AlgRS256 is RSASSA-PKCS1-v1_5 with SHA-256 over a 2048-bit RSA key,
+	// the lenient profile's default.
+	AlgRS256 = "RS256"
+	// AlgES256 is ECDSA over P-256 with SHA-256.
+	AlgES256 = "ES256"
+	// AlgEd25519 is EdDSA over Ed25519 under its fully-specified name
+	// (RFC 9864); the key is published as kty OKP, crv Ed25519, alg
+	// Ed25519. It is the strict profile's default.
+	AlgEd25519 = "Ed25519"
+)
+
+// rsaKeyBits is the size of the generated RSA signing keys.
 const rsaKeyBits = 2048
 
-// rsaKey is one RS256 key pair; it serves both as op.SigningKey (private
-// half) and, through publicKey, as an op.Key in the JWKS.
-type rsaKey struct {
+// signingKey is one key pair. It serves as op.SigningKey (private half)
+// and, through publicKey, as an op.Key in the JWKS.
+type signingKey struct {
 	id   string
-	priv *rsa.PrivateKey
+	alg  string // the published alg: JWKS and JOSE header of issued tokens
+	priv crypto.Signer
 }
 
-// SignatureAlgorithm implements op.SigningKey.
-func (k *rsaKey) SignatureAlgorithm() jose.SignatureAlgorithm { return jose.RS256 }
+// newSigningKey generates a fresh key for alg with a random key ID.
+func newSigningKey(alg string) (*signingKey, error) {
+	var (
+		priv crypto.Signer
+		err  error
+	)
+	switch alg {
+	case AlgRS256:
+		priv, err = rsa.GenerateKey(rand.Reader, rsaKeyBits)
+	case AlgES256:
+		priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	case AlgEd25519:
+		_, priv, err = ed25519.GenerateKey(rand.Reader)
+	default:
+		return nil, fmt.Errorf("unsupported signing algorithm %q (want %s, %s or %s)", alg, AlgRS256, AlgES256, AlgEd25519)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("generating %s signing key: %w", alg, err)
+	}
+	return &signingKey{id: rand.Text()[:16], alg: alg, priv: priv}, nil
+}
+
+// SignatureAlgorithm implements op.SigningKey: the algorithm the op package
+// signs with. go-jose and the op package know Ed25519 only as "EdDSA", so
+// that is what an Ed25519 key tells them; the token endpoint re-signs
+// under the fully-specified name (see tokenrewrite.go).
+func (k *signingKey) SignatureAlgorithm() jose.SignatureAlgorithm {
+	if k.alg == AlgEd25519 {
+		return jose.EdDSA
+	}
+	return jose.SignatureAlgorithm(k.alg)
+}
+
+// renamed reports whether the op package signs under another alg name than
+// the published one, so its tokens must be re-signed.
+func (k *signingKey) renamed() bool { return string(k.SignatureAlgorithm()) != k.alg }
 
 // Key implements op.SigningKey: the private key.
-func (k *rsaKey) Key() any { return k.priv }
+func (k *signingKey) Key() any { return k.priv }
 
 // ID implements op.SigningKey: the key ID ("kid").
-func (k *rsaKey) ID() string { return k.id }
+func (k *signingKey) ID() string { return k.id }
 
-// publicKey is the public half of an rsaKey, as published in the JWKS.
-type publicKey struct{ k *rsaKey }
+// publicKey is the public half of a signingKey, as published in the JWKS.
+type publicKey struct{ k *signingKey }
 
 // ID implements op.Key.
 func (p publicKey) ID() string { return p.k.id }
 
-// Algorithm implements op.Key.
-func (p publicKey) Algorithm() jose.SignatureAlgorithm { return jose.RS256 }
+// Algorithm implements op.Key: the published alg.
+func (p publicKey) Algorithm() jose.SignatureAlgorithm { return jose.SignatureAlgorithm(p.k.alg) }
 
 // Use implements op.Key.
 func (p publicKey) Use() string { return "sig" }
 
 // Key implements op.Key: the public key.
-func (p publicKey) Key() any { return &p.k.priv.PublicKey }
+func (p publicKey) Key() any { return p.k.priv.Public() }
 
 // keyRing holds the current signing key and the keys published in the JWKS.
-// The current key is always published.
+// The current key is always published; every key has the ring's alg.
 type keyRing struct {
+	alg string
+
 	mu        sync.RWMutex
-	current   *rsaKey
-	published []*rsaKey // includes current
-	all       map[string]*rsaKey
+	current   *signingKey
+	published []*signingKey // includes current
+	all       map[string]*signingKey
 }
 
-// newRSAKey generates a fresh RS256 key with a random key ID.
-func newRSAKey() (*rsaKey, error) {
-	priv, err := rsa.GenerateKey(rand.Reader, rsaKeyBits)
-	if err != nil {
-		return nil, fmt.Errorf("generating RSA signing key: %w", err)
-	}
-	return &rsaKey{id: rand.Text()[:16], priv: priv}, nil
-}
-
-// newKeyRing makes a ring with one freshly generated key.
-func newKeyRing() (*keyRing, error) {
-	k, err := newRSAKey()
+// newKeyRing makes a ring for alg with one freshly generated key.
+func newKeyRing(alg string) (*keyRing, error) {
+	k, err := newSigningKey(alg)
 	if err != nil {
 		return nil, err
 	}
-	return &keyRing{current: k, published: []*rsaKey{k}, all: map[string]*rsaKey{k.id: k}}, nil
+	return &keyRing{alg: alg, current: k, published: []*signingKey{k}, all: map[string]*signingKey{k.id: k}}, nil
 }
 
 // rotate makes a new key current. With keepOld the previous keys stay in the
 // JWKS; without it only the new key is published.
 func (r *keyRing) rotate(keepOld bool) (string, error) {
-	k, err := newRSAKey()
+	k, err := newSigningKey(r.alg)
 	if err != nil {
 		return "", err
 	}
@@ -88,24 +134,40 @@ func (r *keyRing) rotate(keepOld bool) (string, error) {
 	if keepOld {
 		r.published = append(slices.Clone(r.published), k)
 	} else {
-		r.published = []*rsaKey{k}
+		r.published = []*signingKey{k}
 	}
 	return k.id, nil
 }
 
 // signingKey returns the current signing key.
-func (r *keyRing) signingKey() *rsaKey {
+func (r *keyRing) signingKey() *signingKey {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	return r.current
 }
 
 // byID returns any key the ring ever held (published or not).
-func (r *keyRing) byID(kid string) (*rsaKey, bool) {
+func (r *keyRing) byID(kid string) (*signingKey, bool) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	k, ok := r.all[kid]
 	return k, ok
+}
+
+// publishedKey returns the published key with the given kid; an empty kid
+// matches when exactly one key is published.
+func (r *keyRing) publishedKey(kid string) (*signingKey, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if kid == "" && len(r.published) == 1 {
+		return r.published[0], true
+	}
+	for _, k := range r.published {
+		if k.id == kid {
+			return k, true
+		}
+	}
+	return nil, false
 }
 
 // publicKeys returns the keys published in the JWKS.
@@ -119,35 +181,15 @@ func (r *keyRing) publicKeys() []op.Key {
 	return out
 }
 
-// sign signs payload (raw JSON) with key k, setting the JOSE "typ" header.
-func sign(k *rsaKey, typ string, payload []byte) (string, error) {
-	opts := (&jose.SignerOptions{}).WithType(jose.ContentType(typ))
-	signer, err := jose.NewSigner(jose.SigningKey{
-		Algorithm: jose.RS256,
-		Key:       &jose.JSONWebKey{Key: k.priv, KeyID: k.id},
-	}, opts)
-	if err != nil {
-		return "", fmt.Errorf("creating JWS signer: %w", err)
-	}
-	obj, err := signer.Sign(payload)
-	if err != nil {
-		return "", fmt.Errorf("signing JWS: %w", err)
-	}
-	s, err := obj.CompactSerialize()
-	if err != nil {
-		return "", fmt.Errorf("serializing JWS: %w", err)
-	}
-	return s, nil
-}
-
 // SigningKey implements op.Storage: the current signing key.
 func (s *store) SigningKey(context.Context) (op.SigningKey, error) {
 	return s.keys.signingKey(), nil
 }
 
-// SignatureAlgorithms implements op.Storage.
+// SignatureAlgorithms implements op.Storage; discovery lists them as
+// id_token_signing_alg_values_supported.
 func (s *store) SignatureAlgorithms(context.Context) ([]jose.SignatureAlgorithm, error) {
-	return []jose.SignatureAlgorithm{jose.RS256}, nil
+	return []jose.SignatureAlgorithm{jose.SignatureAlgorithm(s.keys.alg)}, nil
 }
 
 // KeySet implements op.Storage: the keys published at the JWKS endpoint.
@@ -155,10 +197,11 @@ func (s *store) KeySet(context.Context) ([]op.Key, error) {
 	return s.keys.publicKeys(), nil
 }
 
-// RotateKey generates a new RS256 signing key, makes it the key that signs
-// every token from now on, and returns its key ID. With keepOld the previous
-// keys stay published in the JWKS (a graceful rotation); without it the JWKS
-// holds only the new key, so tokens signed before no longer verify.
+// RotateKey generates a new signing key (of the provider's SigningAlg),
+// makes it the key that signs every token from now on, and returns its key
+// ID. With keepOld the previous keys stay published in the JWKS (a graceful
+// rotation); without it the JWKS holds only the new key, so tokens signed
+// before no longer verify.
 func (p *Provider) RotateKey(keepOld bool) (string, error) {
 	kid, err := p.store.keys.rotate(keepOld)
 	if err != nil {
@@ -170,8 +213,12 @@ func (p *Provider) RotateKey(keepOld bool) (string, error) {
 // KeyID returns the key ID ("kid") of the current signing key.
 func (p *Provider) KeyID() string { return p.store.keys.signingKey().id }
 
-// SignJWT signs claims with the provider's current signing key (RS256, with
-// its kid) and returns the compact JWT. typ is the JOSE "typ" header; empty
+// SigningAlg returns the JOSE "alg" of the provider's keys and tokens:
+// AlgRS256, AlgES256 or AlgEd25519.
+func (p *Provider) SigningAlg() string { return p.store.keys.alg }
+
+// SignJWT signs claims with the provider's current signing key (its alg and
+// kid) and returns the compact JWT. typ is the JOSE "typ" header; empty
 // means "JWT". Use it to craft tokens the provider would never issue
 // (expired, wrong audience, missing claims) that still carry a valid
 // signature.

@@ -86,7 +86,7 @@ func (p *Provider) showLogin(w http.ResponseWriter, r *http.Request) {
 	case usable:
 		p.finishLogin(w, r, id, sess)
 	case slices.Contains(ar.prompt, oidc.PromptNone):
-		op.AuthRequestError(w, r, ar, oidc.ErrLoginRequired(), p.op)
+		op.AuthRequestError(w, r, ar, oidc.ErrLoginRequired(), p.authorizer)
 	default:
 		p.renderLogin(w, http.StatusOK, loginView{AuthRequestID: id, ClientID: ar.clientID, Username: ar.loginHint})
 	}

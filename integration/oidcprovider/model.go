@@ -25,11 +25,13 @@ const (
 
 // User is an end user that can sign in at the provider's login page.
 //
-// Every claim the user has is put into ID tokens, JWT access tokens and the
-// userinfo response whatever scopes were requested, so tests get predictable
-// tokens: email and email_verified (when Email is set), name, given_name,
-// family_name, preferred_username (the Username), groups (when non-empty) and
-// everything in Claims.
+// Every claim the user has is in the userinfo response whatever scopes were
+// requested, so tests get predictable answers: email and email_verified
+// (when Email is set), name, given_name, family_name, preferred_username
+// (the Username), groups (when non-empty) and everything in Claims. The
+// Lenient profile puts them into ID tokens and JWT access tokens too; the
+// Strict profile serves them only at userinfo. Userinfo and tokens always
+// reflect the user's current data (see Provider.UpdateUser).
 type User struct {
 	// ID is the subject ("sub"). Empty means Username.
 	ID string
@@ -49,8 +51,9 @@ type User struct {
 	FamilyName string
 	// Groups is the "groups" claim, a JSON array of strings.
 	Groups []string
-	// Claims are extra claims added to ID tokens, access tokens and userinfo.
-	// They never replace the registered claims (iss, sub, aud, exp, ...).
+	// Claims are extra claims added to userinfo (and, Lenient profile, to ID
+	// and access tokens). They never replace the registered claims (iss,
+	// sub, aud, exp, ...).
 	Claims map[string]any
 }
 
@@ -95,6 +98,11 @@ type Client struct {
 	// Claims are extra claims added to every access token issued to this
 	// client (for instance roles for a machine client).
 	Claims map[string]any
+	// RequireAuthTime is the client's require_auth_time registration
+	// (OpenID Connect Dynamic Client Registration 1.0 §2): in the Strict
+	// profile its ID tokens always carry auth_time. Lenient ID tokens always
+	// carry it anyway.
+	RequireAuthTime bool
 }
 
 // public reports whether the client has no secret.

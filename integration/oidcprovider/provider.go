@@ -12,6 +12,13 @@
 // JOSE header typ "at+jwt" (RFC 9068) unless configured otherwise.
 //
 // Tests can count requests per path (Hits) and simulate an outage (SetDown).
+//
+// The provider has two profiles (see Profile): Lenient, the default, puts
+// every user claim into every token; Strict behaves like a provider that
+// follows OpenID Connect to the letter (claims only at userinfo, refresh
+// tokens only after consent, RFC 9207 iss, auth_time only when asked,
+// Ed25519 signatures). It records the authorization requests it received
+// (AuthRequests) and the revocation requests (Revocations).
 package oidcprovider
 
 import (
@@ -63,6 +70,20 @@ type Config struct {
 	// AccessTokenJWTType is the JOSE "typ" of JWT access tokens; default
 	// "at+jwt". "JWT" keeps what the op package signs, untouched.
 	AccessTokenJWTType string
+	// Profile selects lenient (the default) or strict OpenID Connect
+	// behaviour; see Profile.
+	Profile Profile
+	// IDTokenAlg is the JOSE "alg" of the signing keys, hence of ID tokens,
+	// JWT access tokens and logout tokens: AlgRS256, AlgES256 or AlgEd25519.
+	// Empty means AlgRS256 in the Lenient profile and AlgEd25519 in Strict.
+	IDTokenAlg string
+	// NoRevocation removes the revocation endpoint (RFC 7009): discovery
+	// does not name it and PathRevoke answers 404.
+	NoRevocation bool
+	// NoBackChannelLogout makes the provider not support back-channel
+	// logout: discovery does not advertise it and no logout token is sent,
+	// even to clients with a BackChannelLogoutURI.
+	NoBackChannelLogout bool
 	// Users and Clients are registered before the provider starts.
 	Users   []User
 	Clients []Client
@@ -94,6 +115,18 @@ func WithAccessTokenJWTType(typ string) Option {
 	return func(c *Config) { c.AccessTokenJWTType = typ }
 }
 
+// WithProfile sets Config.Profile.
+func WithProfile(p Profile) Option { return func(c *Config) { c.Profile = p } }
+
+// WithIDTokenAlg sets Config.IDTokenAlg (AlgRS256, AlgES256 or AlgEd25519).
+func WithIDTokenAlg(alg string) Option { return func(c *Config) { c.IDTokenAlg = alg } }
+
+// WithoutRevocation sets Config.NoRevocation.
+func WithoutRevocation() Option { return func(c *Config) { c.NoRevocation = true } }
+
+// WithoutBackChannelLogout sets Config.NoBackChannelLogout.
+func WithoutBackChannelLogout() Option { return func(c *Config) { c.NoBackChannelLogout = true } }
+
 // WithUsers adds users to Config.Users.
 func WithUsers(users ...User) Option {
 	return func(c *Config) { c.Users = append(c.Users, users...) }
@@ -107,12 +140,15 @@ func WithClients(clients ...Client) Option {
 // Provider is a running OpenID Connect provider. All methods are safe for
 // concurrent use.
 type Provider struct {
-	issuer string
-	store  *store
-	op     *op.Provider
-	srv    *http.Server
-	mux    *http.ServeMux
-	logf   func(string, ...any)
+	issuer     string
+	profile    Profile
+	atType     string // Config.AccessTokenJWTType
+	store      *store
+	op         *op.Provider
+	authorizer op.Authorizer // p.op, or the strict profile's issAuthorizer
+	srv        *http.Server
+	mux        *http.ServeMux
+	logf       func(string, ...any)
 
 	down      atomic.Bool
 	hitsMu    sync.Mutex
@@ -155,12 +191,15 @@ func New(cfg Config) (*Provider, error) {
 	if cfg.AccessTokenJWTType == "" {
 		cfg.AccessTokenJWTType = DefaultAccessTokenJWTType
 	}
+	if cfg.IDTokenAlg == "" {
+		cfg.IDTokenAlg = cfg.Profile.defaultAlg()
+	}
 	lt := lifetimes{
 		idToken:      pick(cfg.IDTokenLifetime, DefaultIDTokenLifetime),
 		accessToken:  pick(cfg.AccessTokenLifetime, DefaultAccessTokenLifetime),
 		refreshToken: pick(cfg.RefreshTokenLifetime, DefaultRefreshTokenLifetime),
 	}
-	keys, err := newKeyRing()
+	keys, err := newKeyRing(cfg.IDTokenAlg)
 	if err != nil {
 		return nil, err
 	}
@@ -169,12 +208,16 @@ func New(cfg Config) (*Provider, error) {
 		return nil, fmt.Errorf("listening on %s: %w", cfg.Addr, err)
 	}
 	p := &Provider{
-		issuer: "http://" + ln.Addr().String(),
-		logf:   cfg.Logf,
-		hits:   map[string]int{},
+		issuer:  "http://" + ln.Addr().String(),
+		profile: cfg.Profile,
+		atType:  cfg.AccessTokenJWTType,
+		logf:    cfg.Logf,
+		hits:    map[string]int{},
 	}
 	p.store = newStore(keys, lt, cfg.Logf)
 	p.store.issuer = p.issuer
+	p.store.strict = cfg.Profile == Strict
+	p.store.noBackChannel = cfg.NoBackChannelLogout
 	p.store.loginURL = func(id string) string { return p.issuer + PathLogin + "?authRequestID=" + id }
 	for _, u := range cfg.Users {
 		p.AddUser(u)
@@ -182,19 +225,15 @@ func New(cfg Config) (*Provider, error) {
 	for _, c := range cfg.Clients {
 		p.AddClient(c)
 	}
-	if p.op, err = newOP(p.issuer, p.store); err != nil {
+	if p.op, err = newOP(p.issuer, p.store, cfg); err != nil {
 		_ = ln.Close()
 		return nil, err
 	}
-	p.mux = http.NewServeMux()
-	p.mux.HandleFunc(PathLogin, p.handleLogin)
-	p.mux.HandleFunc(PathLoggedOut, p.handleLoggedOut)
-	var opHandler http.Handler = p.op
-	if cfg.AccessTokenJWTType != "JWT" {
-		opHandler = p.withAccessTokenType(cfg.AccessTokenJWTType, opHandler)
+	p.authorizer = p.op
+	if cfg.Profile == Strict {
+		p.authorizer = issAuthorizer{Provider: p.op, issuer: p.issuer}
 	}
-	p.mux.Handle(PathEndSession, withEndSession(opHandler))
-	p.mux.Handle("/", opHandler)
+	p.mux = p.routes(cfg)
 	p.srv = &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := p.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) && p.logf != nil {
@@ -204,8 +243,36 @@ func New(cfg Config) (*Provider, error) {
 	return p, nil
 }
 
-// newOP builds the op.Provider over the store.
-func newOP(issuer string, s *store) (*op.Provider, error) {
+// routes builds the provider's handler tree: the op package serves every
+// path that is not routed to the provider's own pages or wrappers.
+func (p *Provider) routes(cfg Config) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc(PathLogin, p.handleLogin)
+	mux.HandleFunc(PathLoggedOut, p.handleLoggedOut)
+	mux.Handle(PathToken, p.withTokenRewrite(p.op))
+	mux.Handle(PathEndSession, withEndSession(p.op))
+	var authorize http.Handler = p.op
+	if cfg.Profile == Strict {
+		authorize = http.HandlerFunc(p.serveAuthorize)
+		mux.HandleFunc(pathAuthorizeCallback, p.serveAuthorizeCallback)
+	}
+	mux.Handle(PathAuthorize, p.withAuthRequestLog(authorize))
+	if cfg.NoRevocation {
+		mux.Handle(PathRevoke, http.NotFoundHandler())
+	} else {
+		mux.Handle(PathRevoke, p.withRevocationLog(p.op))
+	}
+	if edit := discoveryEdits(cfg); edit != nil {
+		mux.Handle(PathDiscovery, withDiscoveryEdit(edit, p.op, p.logf))
+	}
+	mux.Handle("/", p.op)
+	return mux
+}
+
+// newOP builds the op.Provider over the store. Presented tokens
+// (access tokens, id_token_hint) are verified against the published keys
+// under the provider's alg only.
+func newOP(issuer string, s *store, cfg Config) (*op.Provider, error) {
 	var cryptoKey [32]byte
 	if _, err := rand.Read(cryptoKey[:]); err != nil {
 		return nil, fmt.Errorf("generating token encryption key: %w", err)
@@ -218,11 +285,16 @@ func newOP(issuer string, s *store) (*op.Provider, error) {
 		GrantTypeRefreshToken:             true,
 		SupportedScopes:                   append(append([]string(nil), op.DefaultSupportedScopes...), "groups"),
 		SupportedClaims:                   append(append([]string(nil), op.DefaultSupportedClaims...), "groups", "sid", "scope"),
-		BackChannelLogoutSupported:        true,
-		BackChannelLogoutSessionSupported: true,
+		BackChannelLogoutSupported:        !cfg.NoBackChannelLogout,
+		BackChannelLogoutSessionSupported: !cfg.NoBackChannelLogout,
 	}
+	keySet := publishedKeySet{s.keys}
 	p, err := op.NewProvider(config, s, op.StaticIssuer(issuer),
 		op.WithAllowInsecure(),
+		op.WithAccessTokenKeySet(keySet),
+		op.WithAccessTokenVerifierOpts(op.WithSupportedAccessTokenSigningAlgorithms(s.keys.alg)),
+		op.WithIDTokenHintKeySet(keySet),
+		op.WithIDTokenHintVerifierOpts(op.WithSupportedIDTokenHintSigningAlgorithms(s.keys.alg)),
 		op.WithCustomEndpoints(
 			op.NewEndpoint(PathAuthorize), op.NewEndpoint(PathToken), op.NewEndpoint(PathUserinfo),
 			op.NewEndpoint(PathRevoke), op.NewEndpoint(PathEndSession), op.NewEndpoint(PathJWKS)),
@@ -295,6 +367,22 @@ func (p *Provider) AddUser(u User) {
 		panic("oidcprovider: AddUser: Username is required")
 	}
 	p.store.putUser(u)
+}
+
+// UpdateUser changes the registered user with the given ID: fn gets a copy
+// to modify (its ID cannot change). Userinfo answers and tokens issued from
+// then on (including by a refresh) carry the new data. It panics when no
+// user has that ID.
+func (p *Provider) UpdateUser(id string, fn func(*User)) {
+	if !p.store.updateUser(id, fn) {
+		panic(fmt.Sprintf("oidcprovider: UpdateUser: no user %q", id))
+	}
+}
+
+// SetGroups replaces the "groups" claim of the user with the given ID; see
+// UpdateUser.
+func (p *Provider) SetGroups(userID string, groups ...string) {
+	p.UpdateUser(userID, func(u *User) { u.Groups = groups })
 }
 
 // RemoveUser unregisters a user and ends their sessions (without

@@ -25,6 +25,12 @@ type authRequest struct {
 	maxAge        *uint
 	loginHint     string
 	audience      []string
+	// omitAuthTime leaves auth_time out of the ID tokens (strict profile,
+	// auth_time not asked for).
+	omitAuthTime bool
+	// idTokenClaims are the claims the claims parameter asked for in the
+	// ID token (strict profile).
+	idTokenClaims []string
 
 	// Set once a user has authenticated.
 	userID    string
@@ -43,6 +49,7 @@ func (a *authRequest) clone() *authRequest {
 	c.prompt = slices.Clone(a.prompt)
 	c.audience = slices.Clone(a.audience)
 	c.amr = slices.Clone(a.amr)
+	c.idTokenClaims = slices.Clone(a.idTokenClaims)
 	if a.codeChallenge != nil {
 		cc := *a.codeChallenge
 		c.codeChallenge = &cc
@@ -66,8 +73,14 @@ func (a *authRequest) GetAMR() []string { return a.amr }
 // GetAudience implements op.AuthRequest.
 func (a *authRequest) GetAudience() []string { return a.audience }
 
-// GetAuthTime implements op.AuthRequest.
-func (a *authRequest) GetAuthTime() time.Time { return a.authTime }
+// GetAuthTime implements op.AuthRequest. The op package puts it into the
+// ID token as auth_time unless it is the zero time.
+func (a *authRequest) GetAuthTime() time.Time {
+	if a.omitAuthTime {
+		return time.Time{}
+	}
+	return a.authTime
+}
 
 // GetClientID implements op.AuthRequest.
 func (a *authRequest) GetClientID() string { return a.clientID }
@@ -102,6 +115,9 @@ func (a *authRequest) Done() bool { return a.done }
 // GetSessionID returns the provider session the request was authenticated in.
 func (a *authRequest) GetSessionID() string { return a.sessionID }
 
+// requestedIDTokenClaims returns the claims asked for in the ID token.
+func (a *authRequest) requestedIDTokenClaims() []string { return a.idTokenClaims }
+
 // refreshTokenRequest is what a refresh token stands for. It implements
 // op.RefreshTokenRequest.
 type refreshTokenRequest struct {
@@ -112,6 +128,9 @@ type refreshTokenRequest struct {
 	amr       []string
 	authTime  time.Time
 	sessionID string
+	// omitAuthTime and idTokenClaims come from the auth request.
+	omitAuthTime  bool
+	idTokenClaims []string
 }
 
 var _ op.RefreshTokenRequest = (*refreshTokenRequest)(nil)
@@ -122,8 +141,14 @@ func (r *refreshTokenRequest) GetAMR() []string { return r.amr }
 // GetAudience implements op.RefreshTokenRequest.
 func (r *refreshTokenRequest) GetAudience() []string { return r.audience }
 
-// GetAuthTime implements op.RefreshTokenRequest.
-func (r *refreshTokenRequest) GetAuthTime() time.Time { return r.authTime }
+// GetAuthTime implements op.RefreshTokenRequest: the time of the original
+// authentication (zero when the ID token must not carry it).
+func (r *refreshTokenRequest) GetAuthTime() time.Time {
+	if r.omitAuthTime {
+		return time.Time{}
+	}
+	return r.authTime
+}
 
 // GetClientID implements op.RefreshTokenRequest.
 func (r *refreshTokenRequest) GetClientID() string { return r.clientID }
@@ -139,6 +164,19 @@ func (r *refreshTokenRequest) SetCurrentScopes(scopes []string) { r.scopes = sco
 
 // GetSessionID returns the provider session the refresh token descends from.
 func (r *refreshTokenRequest) GetSessionID() string { return r.sessionID }
+
+// requestedIDTokenClaims returns the claims the auth request asked for in
+// the ID token.
+func (r *refreshTokenRequest) requestedIDTokenClaims() []string { return r.idTokenClaims }
+
+// clone returns a deep copy.
+func (r refreshTokenRequest) clone() *refreshTokenRequest {
+	r.audience = slices.Clone(r.audience)
+	r.scopes = slices.Clone(r.scopes)
+	r.amr = slices.Clone(r.amr)
+	r.idTokenClaims = slices.Clone(r.idTokenClaims)
+	return &r
+}
 
 // clientCredentialsRequest is a client_credentials token request. It
 // implements op.TokenRequest; the subject is the client ID.

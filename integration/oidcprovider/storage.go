@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -32,7 +33,13 @@ type store struct {
 	loginURL  func(authRequestID string) string
 	issuer    string
 	logf      func(string, ...any)
-	logouts   logoutLog
+	// strict is Config.Profile == Strict: see Strict for what it changes.
+	strict bool
+	// noBackChannel is Config.NoBackChannelLogout.
+	noBackChannel bool
+	logouts       logoutLog
+	authLog       authRequestLog
+	revocations   revocationLog
 
 	mu            sync.Mutex
 	users         map[string]User   // by ID
@@ -96,6 +103,28 @@ func (s *store) putUser(u User) {
 	}
 	s.users[u.ID] = u
 	s.usernames[u.Username] = u.ID
+}
+
+// updateUser applies fn to a copy of the user with the given ID and stores
+// the result; the ID cannot change. It reports whether the user exists.
+func (s *store) updateUser(id string, fn func(*User)) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, ok := s.users[id]
+	if !ok {
+		return false
+	}
+	u := old
+	u.Groups = slices.Clone(old.Groups)
+	u.Claims = maps.Clone(old.Claims)
+	fn(&u)
+	u.ID = id
+	u.Groups = slices.Clone(u.Groups)
+	u.Claims = maps.Clone(u.Claims)
+	delete(s.usernames, old.Username)
+	s.users[id] = u
+	s.usernames[u.Username] = id
+	return true
 }
 
 // deleteUser removes a user; its sessions end without back-channel logout.
@@ -217,8 +246,9 @@ func (s *store) ClientCredentials(_ context.Context, clientID, secret string) (o
 func (s *store) Health(context.Context) error { return nil }
 
 // CreateAuthRequest implements op.Storage. Public clients must send a PKCE
-// challenge with method S256.
-func (s *store) CreateAuthRequest(_ context.Context, req *oidc.AuthRequest, _ string) (op.AuthRequest, error) {
+// challenge with method S256. In the strict profile it drops offline_access
+// without prompt=consent and reads the claims parameter.
+func (s *store) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, _ string) (op.AuthRequest, error) {
 	c, err := s.client(req.ClientID)
 	if err != nil {
 		return nil, err
@@ -244,10 +274,49 @@ func (s *store) CreateAuthRequest(_ context.Context, req *oidc.AuthRequest, _ st
 	if req.CodeChallenge != "" {
 		ar.codeChallenge = &oidc.CodeChallenge{Challenge: req.CodeChallenge, Method: req.CodeChallengeMethod}
 	}
+	capture, _ := captured(ctx)
+	if s.strict {
+		if err := applyStrict(ar, req, c, capture); err != nil {
+			return nil, err
+		}
+	}
+	if capture != nil {
+		s.authLog.stored(capture.index, ar.id, ar.scopes)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.authRequests[ar.id] = ar
 	return ar.clone(), nil
+}
+
+// applyStrict applies the strict profile to a new auth request: without
+// prompt=consent there is no offline access (OpenID Connect Core 1.0 §11),
+// auth_time is only kept when max_age was sent, the claims parameter asks
+// for it or the client requires it, and the claims parameter's id_token
+// member names the user claims the ID token gets (§5.5).
+func applyStrict(ar *authRequest, req *oidc.AuthRequest, c Client, capture *authCapture) error {
+	if !slices.Contains(req.Prompt, oidc.PromptConsent) {
+		ar.scopes = slices.DeleteFunc(ar.scopes, func(s string) bool { return s == oidc.ScopeOfflineAccess })
+	}
+	// op turns prompt=login into max_age=0, so max_age is read as sent.
+	maxAgeSent := req.MaxAge != nil
+	var claims claimsRequest
+	if capture != nil {
+		maxAgeSent = capture.form.Has("max_age")
+		if capture.form.Has("claims") {
+			var err error
+			if claims, err = parseClaimsRequest(capture.form.Get("claims")); err != nil {
+				return err
+			}
+		}
+	}
+	_, authTimeAsked := claims.IDToken["auth_time"]
+	ar.omitAuthTime = !maxAgeSent && !authTimeAsked && !c.RequireAuthTime
+	for name := range claims.IDToken {
+		ar.idTokenClaims = append(ar.idTokenClaims, name)
+	}
+	slices.Sort(ar.idTokenClaims)
+	return nil
 }
 
 // authRequestLocked returns the live auth request; s.mu must be held.

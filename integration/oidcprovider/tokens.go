@@ -79,19 +79,9 @@ func (s *store) CreateAccessAndRefreshTokens(_ context.Context, req op.TokenRequ
 		delete(s.refreshTokens, current)
 		base = old.req
 	} else {
-		idReq, ok := req.(op.IDTokenRequest)
-		if !ok {
-			return "", "", time.Time{}, fmt.Errorf("cannot issue a refresh token for a %T", req)
-		}
-		_, sessionID := requestInfo(req)
-		base = refreshTokenRequest{
-			clientID:  idReq.GetClientID(),
-			userID:    idReq.GetSubject(),
-			audience:  slices.Clone(idReq.GetAudience()),
-			scopes:    slices.Clone(idReq.GetScopes()),
-			amr:       slices.Clone(idReq.GetAMR()),
-			authTime:  idReq.GetAuthTime(),
-			sessionID: sessionID,
+		var err error
+		if base, err = refreshBase(req); err != nil {
+			return "", "", time.Time{}, err
 		}
 	}
 	c, ok := s.clients[base.clientID]
@@ -112,6 +102,37 @@ func (s *store) CreateAccessAndRefreshTokens(_ context.Context, req op.TokenRequ
 	return at.id, value, at.expiration, nil
 }
 
+// refreshBase is what a first refresh token, issued with the code, stands for.
+func refreshBase(req op.TokenRequest) (refreshTokenRequest, error) {
+	if ar, ok := req.(*authRequest); ok {
+		return refreshTokenRequest{
+			clientID:      ar.clientID,
+			userID:        ar.userID,
+			audience:      slices.Clone(ar.audience),
+			scopes:        slices.Clone(ar.scopes),
+			amr:           slices.Clone(ar.amr),
+			authTime:      ar.authTime,
+			sessionID:     ar.sessionID,
+			omitAuthTime:  ar.omitAuthTime,
+			idTokenClaims: slices.Clone(ar.idTokenClaims),
+		}, nil
+	}
+	idReq, ok := req.(op.IDTokenRequest)
+	if !ok {
+		return refreshTokenRequest{}, fmt.Errorf("cannot issue a refresh token for a %T", req)
+	}
+	_, sessionID := requestInfo(req)
+	return refreshTokenRequest{
+		clientID:  idReq.GetClientID(),
+		userID:    idReq.GetSubject(),
+		audience:  slices.Clone(idReq.GetAudience()),
+		scopes:    slices.Clone(idReq.GetScopes()),
+		amr:       slices.Clone(idReq.GetAMR()),
+		authTime:  idReq.GetAuthTime(),
+		sessionID: sessionID,
+	}, nil
+}
+
 // TokenRequestByRefreshToken implements op.Storage.
 func (s *store) TokenRequestByRefreshToken(_ context.Context, value string) (op.RefreshTokenRequest, error) {
 	s.mu.Lock()
@@ -120,11 +141,7 @@ func (s *store) TokenRequestByRefreshToken(_ context.Context, value string) (op.
 	if !ok || time.Now().After(rt.expiration) {
 		return nil, fmt.Errorf("refresh token: %w", errNotFound)
 	}
-	req := rt.req
-	req.audience = slices.Clone(req.audience)
-	req.scopes = slices.Clone(req.scopes)
-	req.amr = slices.Clone(req.amr)
-	return &req, nil
+	return rt.req.clone(), nil
 }
 
 // GetRefreshTokenInfo implements op.Storage.
@@ -138,34 +155,64 @@ func (s *store) GetRefreshTokenInfo(_ context.Context, clientID, value string) (
 	return rt.req.userID, rt.id, nil
 }
 
-// RevokeToken implements op.Storage. An access token is given by its ID
-// (with userID set), a refresh token by its value (userID empty); revoking
-// a refresh token also revokes the access tokens issued with it. Unknown
-// tokens are not an error (RFC 7009).
-func (s *store) RevokeToken(_ context.Context, tokenOrID, userID, clientID string) *oidc.Error {
+// RevokeToken implements op.Storage (RFC 7009). The op package hands over
+// an access token by its ID and a refresh token it recognised by its ID,
+// both with userID set, or the token as presented (userID empty) when it
+// recognised neither. Revoking a refresh token also revokes the access
+// tokens issued with it. Unknown tokens are not an error. What the token
+// turned out to be goes to the revocation log.
+func (s *store) RevokeToken(ctx context.Context, tokenOrID, userID, clientID string) *oidc.Error {
+	rec, _ := ctx.Value(revocationKey{}).(*Revocation)
+	if rec == nil {
+		rec = new(Revocation)
+	}
+	rec.ClientID = clientID
+	rec.Kind = TokenKindUnknown
+	now := time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if at, ok := s.accessTokens[tokenOrID]; ok && userID != "" {
+		rec.Kind, rec.Subject, rec.Active = TokenKindAccess, at.subject, now.Before(at.expiration)
 		if at.clientID != clientID {
 			return oidc.ErrInvalidClient().WithDescription("token was not issued to this client")
 		}
 		delete(s.accessTokens, tokenOrID)
 		return nil
 	}
-	rt, ok := s.refreshTokens[tokenOrID]
+	value, rt, ok := s.refreshTokenLocked(tokenOrID, userID != "")
 	if !ok {
+		if userID != "" {
+			// A verified access token the store no longer holds: revoked.
+			rec.Kind, rec.Subject = TokenKindAccess, userID
+		}
 		return nil
 	}
+	rec.Kind, rec.Subject, rec.Active = TokenKindRefresh, rt.req.userID, now.Before(rt.expiration)
 	if rt.req.clientID != clientID {
 		return oidc.ErrInvalidClient().WithDescription("token was not issued to this client")
 	}
-	delete(s.refreshTokens, tokenOrID)
+	delete(s.refreshTokens, value)
 	for id, at := range s.accessTokens {
 		if at.refreshTokenID == rt.id {
 			delete(s.accessTokens, id)
 		}
 	}
 	return nil
+}
+
+// refreshTokenLocked finds a refresh token by its ID (byID) or its value;
+// s.mu must be held.
+func (s *store) refreshTokenLocked(tokenOrID string, byID bool) (string, *refreshToken, bool) {
+	if !byID {
+		rt, ok := s.refreshTokens[tokenOrID]
+		return tokenOrID, rt, ok
+	}
+	for value, rt := range s.refreshTokens {
+		if rt.id == tokenOrID {
+			return value, rt, true
+		}
+	}
+	return "", nil, false
 }
 
 // liveAccessToken returns a copy of an unexpired, unrevoked access token.

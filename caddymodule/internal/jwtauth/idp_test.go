@@ -251,7 +251,7 @@ func sign(t testing.TB, alg string, k signingKey, input []byte) []byte {
 		sig = make([]byte, 64)
 		r.FillBytes(sig[:32])
 		s.FillBytes(sig[32:])
-	case "EdDSA":
+	case "EdDSA", "Ed25519":
 		sig = ed25519.Sign(k.key.(ed25519.PrivateKey), input)
 	default:
 		// An algorithm we do not implement here: any bytes will do, the

@@ -132,6 +132,9 @@ type sigCheck struct {
 // verify reports whether key verifies the signature over exactly the
 // payload that was parsed.
 func (sc *sigCheck) verify(key any) bool {
+	if sc.alg == "Ed25519" {
+		return sc.verifyEd25519(key)
+	}
 	if sc.jws == nil && sc.parseErr == nil {
 		sc.jws, sc.parseErr = jose.ParseSignedCompact(sc.token, []jose.SignatureAlgorithm{jose.SignatureAlgorithm(sc.alg)})
 	}
@@ -184,7 +187,7 @@ func (sc *sigCheck) tryList(keys []verificationKey) bool {
 // fits reports whether the key may verify alg: its type and curve must
 // match the algorithm's family, and its own `alg`, when set, must be alg.
 func (k verificationKey) fits(alg string) bool {
-	if k.alg != "" && k.alg != alg {
+	if k.alg != "" && k.alg != alg && !sameEdDSA(k.alg, alg) {
 		return false
 	}
 	switch key := k.key.(type) {
@@ -200,7 +203,15 @@ func (k verificationKey) fits(alg string) bool {
 			return key.Curve == elliptic.P521()
 		}
 	case ed25519.PublicKey:
-		return alg == "EdDSA"
+		return alg == "EdDSA" || alg == "Ed25519"
 	}
 	return false
+}
+
+// sameEdDSA reports whether a key labelled keyAlg may verify alg although
+// the names differ: "EdDSA" (RFC 8037) and "Ed25519" (the fully-specified
+// name of RFC 9864) name the same signature for an Ed25519 key, and
+// providers moving to RFC 9864 label keys and tokens at different times.
+func sameEdDSA(keyAlg, alg string) bool {
+	return (keyAlg == "EdDSA" && alg == "Ed25519") || (keyAlg == "Ed25519" && alg == "EdDSA")
 }

@@ -6,9 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
-	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/session"
@@ -70,6 +71,16 @@ func (c *Client) callback(ctx context.Context, r *http.Request) (session.Login, 
 		}
 		return none, "", fmt.Errorf("%w: consuming login state: %w", ErrUnavailable, err)
 	}
+	p, err := c.provider(ctx)
+	if err != nil {
+		return none, "", err
+	}
+	// RFC 9207: the authorization response names its issuer, checked
+	// before anything else in it (error responses included), so a
+	// response from another provider (mix-up) is never processed.
+	if err := checkResponseIssuer(q, p); err != nil {
+		return none, "", err
+	}
 	if code := q.Get("error"); code != "" {
 		return none, "", &ProviderError{Code: safeCode(code)}
 	}
@@ -77,52 +88,109 @@ func (c *Client) callback(ctx context.Context, r *http.Request) (session.Login, 
 	if code == "" {
 		return none, "", fmt.Errorf("%w (no code)", ErrExchange)
 	}
-	p, err := c.provider(ctx)
+	tok, err := c.oauth2Config(p).Exchange(c.clientContext(ctx), code, oauth2.VerifierOption(fs.Verifier))
 	if err != nil {
-		return none, "", err
+		return none, "", c.tokenError(ErrExchange, err)
 	}
-	tok, err := c.oauth2Config(p).Exchange(oidc.ClientContext(ctx, c.cfg.HTTPClient), code, oauth2.VerifierOption(fs.Verifier))
-	if err != nil {
-		msg, transient := tokenEndpointError(err)
-		if transient {
-			return none, "", fmt.Errorf("%w: %s", ErrUnavailable, msg)
-		}
-		return none, "", fmt.Errorf("%w: %s", ErrExchange, msg)
-	}
+	c.problems.resolved(componentToken)
 	rawID, _ := tok.Extra("id_token").(string)
 	if rawID == "" {
-		return none, "", fmt.Errorf("%w: the token response has no id_token", ErrIDToken)
+		return none, "", c.trustError(componentIDToken, fmt.Errorf("%w: the token response has no id_token", ErrIDToken))
 	}
-	idt, err := p.verifier.Verify(oidc.ClientContext(ctx, c.cfg.HTTPClient), rawID)
+	idt, err := c.verifyIDToken(ctx, p, rawID)
 	if err != nil {
-		return none, "", fmt.Errorf("%w: %s", ErrIDToken, firstLine(err.Error()))
+		return none, "", c.trustError(componentIDToken, err)
 	}
-	if !constantTimeEqual(idt.Nonce, fs.Nonce) {
+	if !constantTimeEqual(idt.nonce, fs.Nonce) {
 		return none, "", ErrNonceMismatch
 	}
-	if idt.AccessTokenHash != "" {
-		if err := idt.VerifyAccessToken(tok.AccessToken); err != nil {
-			return none, "", fmt.Errorf("%w: at_hash does not match the access token", ErrIDToken)
+	if atHash, ok := idt.claims["at_hash"].(string); ok {
+		if err := verifyAccessTokenHash(idt.alg, atHash, tok.AccessToken); err != nil {
+			return none, "", c.trustError(componentIDToken, err)
 		}
 	}
-	claims, err := c.mapClaims(idt)
+	c.problems.resolved(componentIDToken)
+	raw, uiKeys, err := c.withUserInfo(ctx, p, tok, idt.subject, idt.claims)
 	if err != nil {
 		return none, "", err
 	}
+	claims := c.mapClaims(raw)
+	claims.UserInfoClaims = uiKeys
 	if fs.MaxAge > 0 {
 		if claims.AuthTime.IsZero() {
 			return none, "", fmt.Errorf("%w: max_age was requested but the ID token has no auth_time", ErrIDToken)
 		}
-		if age := c.now().Sub(claims.AuthTime); age > time.Duration(fs.MaxAge)*time.Second+c.cfg.ClockSkew {
+		if age := c.now().Sub(claims.AuthTime); age > time.Duration(fs.MaxAge)*time.Second+c.skew {
 			return none, "", fmt.Errorf("%w: auth_time is older than the requested max_age", ErrIDToken)
 		}
 	}
+	c.checkRefreshIssued(tok)
 	login := session.Login{
-		Subject: idt.Subject,
+		Subject: idt.subject,
 		Claims:  claims,
 		Tokens:  tokensOf(tok, rawID, c.now()),
 	}
 	return login, SafeReturnPath(fs.ReturnTo), nil
+}
+
+// checkResponseIssuer applies RFC 9207 to the callback's query: an `iss`
+// parameter, when present, must be sent once and equal the issuer byte
+// for byte; a provider whose metadata advertises
+// authorization_response_iss_parameter_supported must send it.
+func checkResponseIssuer(q url.Values, p *provider) error {
+	iss, present := q["iss"]
+	switch {
+	case !present && p.meta.AuthorizationResponseIssParameterSupported:
+		return fmt.Errorf("%w: the provider advertises RFC 9207 but the response has no iss", ErrIssuerMismatch)
+	case !present:
+		return nil
+	case len(iss) != 1 || iss[0] != p.issuer:
+		return fmt.Errorf("%w: the response's iss is not the configured issuer", ErrIssuerMismatch)
+	}
+	return nil
+}
+
+// checkRefreshIssued reports, once, a provider that issued no refresh
+// token although the configuration asked for one.
+func (c *Client) checkRefreshIssued(tok *oauth2.Token) {
+	if !c.params.expectRefresh {
+		return
+	}
+	if tok.RefreshToken != "" {
+		c.problems.resolved(componentRefreshToken)
+		return
+	}
+	c.problems.reportAs(componentRefreshToken, ReasonNoRefreshToken,
+		"the provider issued no refresh token although one was requested (scope offline_access, prompt "+
+			strings.Join(c.params.prompt, " ")+"): sessions will not be refreshed, so a revocation at the provider is noticed only when the session's absolute timeout ends it")
+}
+
+// trustError reports err (a token from the provider we could not trust)
+// as a problem of component and returns it.
+func (c *Client) trustError(component string, err error) error {
+	if !errors.Is(err, ErrUnavailable) {
+		c.problems.report(component, err)
+	}
+	return err
+}
+
+// tokenError classifies a token endpoint failure: transient ones are
+// ErrUnavailable, a refused client (invalid_client, unauthorized_client)
+// is ErrMisconfigured, the rest wrap kind. Outages and misconfiguration
+// are reported as problems.
+func (c *Client) tokenError(kind error, err error) error {
+	msg, class := tokenEndpointError(err)
+	var out error
+	switch class {
+	case tokenTransient:
+		out = fmt.Errorf("%w: %s", ErrUnavailable, msg)
+	case tokenClientRefused:
+		out = fmt.Errorf("%w: the token endpoint refuses this client (check client_id and client_secret): %s", ErrMisconfigured, msg)
+	default:
+		return fmt.Errorf("%w: %s", kind, msg)
+	}
+	c.problems.report(componentToken, out)
+	return out
 }
 
 // tokensOf converts an OAuth token response.

@@ -89,9 +89,9 @@ func TestStartLoginParameters(t *testing.T) {
 		opts LoginOptions
 		want map[string]string // "" means absent
 	}{
-		{name: "plain", want: map[string]string{"prompt": "", "max_age": "", "acr_values": "", "scope": "openid email offline_access"}},
+		{name: "plain", want: map[string]string{"prompt": "consent", "max_age": "", "acr_values": "", "scope": "openid email offline_access"}},
 		{name: "step-up", opts: LoginOptions{MaxAge: 5 * time.Minute, ACRValues: []string{"urn:mfa", "urn:hwk"}, ForceLogin: true, LoginHint: "a@b.c"},
-			want: map[string]string{"prompt": "login", "max_age": "300", "acr_values": "urn:mfa urn:hwk", "login_hint": "a@b.c"}},
+			want: map[string]string{"prompt": "consent login", "max_age": "300", "acr_values": "urn:mfa urn:hwk", "login_hint": "a@b.c"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

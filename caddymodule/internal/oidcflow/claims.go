@@ -1,27 +1,21 @@
 package oidcflow
 
 import (
-	"fmt"
 	"slices"
 	"sort"
 	"strings"
 	"time"
 
-	"github.com/coreos/go-oidc/v3/oidc"
-
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/session"
 )
 
-// mapClaims maps a verified ID token's claims to session claims: email,
-// name (or preferred_username), groups from the configured claims, acr,
-// amr, auth_time, sid, and all raw claims.
-func (c *Client) mapClaims(idt *oidc.IDToken) (session.Claims, error) {
-	var raw map[string]any
-	if err := idt.Claims(&raw); err != nil {
-		return session.Claims{}, fmt.Errorf("%w: claims do not parse", ErrIDToken)
-	}
+// mapClaims maps verified claims (the ID token's, merged with
+// UserInfo) to session claims: email, name (or preferred_username),
+// groups from the configured claims, acr, amr, auth_time, sid, and all
+// raw claims.
+func (c *Client) mapClaims(raw map[string]any) session.Claims {
 	out := session.Claims{
-		Issuer: idt.Issuer,
+		Issuer: c.cfg.Issuer,
 		Email:  str(raw["email"]),
 		Name:   str(raw["name"]),
 		ACR:    str(raw["acr"]),
@@ -42,7 +36,7 @@ func (c *Client) mapClaims(idt *oidc.IDToken) (session.Claims, error) {
 			}
 		}
 	}
-	return out, nil
+	return out
 }
 
 // lookup returns claim name of raw: the top-level claim if present (names

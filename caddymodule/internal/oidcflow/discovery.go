@@ -11,18 +11,19 @@ import (
 	"sync"
 	"time"
 
-	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/jwtauth"
 )
 
-// provider is what discovery yields: endpoints and a verifier.
+// provider is what discovery yields: the metadata, the OAuth endpoint
+// and the key set that verifies ID tokens and logout tokens.
 type provider struct {
-	endpoint   oauth2.Endpoint
-	verifier   *oidc.IDTokenVerifier // ID tokens and logout tokens
-	endSession string                // end_session_endpoint, "" if none
-	issuer     string
+	meta     *Metadata
+	endpoint oauth2.Endpoint
+	keys     *jwtauth.KeySet
+	algs     []string // accepted ID token algorithms
+	issuer   string
 }
 
 // discovery fetches the provider lazily, once, with backoff on failure.
@@ -33,6 +34,7 @@ type discovery struct {
 	p        *provider
 	failures int
 	retryAt  time.Time
+	lastErr  error         // of the last failed attempt, returned during its backoff
 	inflight chan struct{} // closed when the running attempt ends
 }
 
@@ -61,8 +63,9 @@ func (c *Client) provider(ctx context.Context) (*provider, error) {
 			}
 		}
 		if now := c.now(); now.Before(d.retryAt) {
+			last := d.lastErr
 			d.mu.Unlock()
-			return nil, fmt.Errorf("%w: discovery failed, next attempt in %v", ErrUnavailable, d.retryAt.Sub(now).Round(time.Second))
+			return nil, fmt.Errorf("%w (next attempt in %v)", last, d.retryAt.Sub(now).Round(time.Second))
 		}
 		ch := make(chan struct{})
 		d.inflight = ch
@@ -74,19 +77,25 @@ func (c *Client) provider(ctx context.Context) (*provider, error) {
 		p, err := c.discover(actx)
 		cancel()
 
+		if err != nil && !errors.Is(err, ErrMisconfigured) && !errors.Is(err, ErrUnavailable) {
+			err = fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
 		d.mu.Lock()
 		d.inflight = nil
 		if err == nil {
-			d.p, d.failures = p, 0
+			d.p, d.failures, d.lastErr = p, 0, nil
 		} else {
 			d.failures++
 			d.retryAt = c.now().Add(backoff(d.failures, c.cfg.MinBackoff, c.cfg.MaxBackoff))
+			d.lastErr = err
 		}
 		d.mu.Unlock()
 		close(ch)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+			c.problems.report(componentDiscovery, err)
+			return nil, err
 		}
+		c.problems.resolved(componentDiscovery)
 		return p, nil
 	}
 }
@@ -108,62 +117,60 @@ func (c *Client) Ready(ctx context.Context) error {
 	return err
 }
 
-// allowedAlgs are the signing algorithms accepted for ID and logout
-// tokens: asymmetric only (no HS*, no none).
+// allowedAlgs are the signing algorithms accepted for ID, logout and
+// signed UserInfo tokens: asymmetric only (no HS*, no none), including
+// RFC 9864's fully-specified Ed25519.
 var allowedAlgs = []string{
-	oidc.RS256, oidc.RS384, oidc.RS512, oidc.ES256, oidc.ES384, oidc.ES512,
-	oidc.PS256, oidc.PS384, oidc.PS512, oidc.EdDSA,
+	"RS256", "RS384", "RS512", "ES256", "ES384", "ES512",
+	"PS256", "PS384", "PS512", "EdDSA", "Ed25519",
 }
+
+// AcceptedAlgorithms returns the ID token signature algorithms the
+// gateway accepts, for reports (a copy).
+func AcceptedAlgorithms() []string { return slices.Clone(allowedAlgs) }
 
 // discover fetches the discovery document and builds the provider.
 func (c *Client) discover(ctx context.Context) (*provider, error) {
-	ctx = oidc.ClientContext(ctx, c.cfg.HTTPClient)
-	op, err := oidc.NewProvider(ctx, c.cfg.Issuer)
+	meta, err := FetchMetadata(ctx, c.cfg.HTTPClient, c.cfg.Issuer)
 	if err != nil {
-		var mismatch *oidc.IssuerMismatchError
-		if errors.As(err, &mismatch) {
-			return nil, fmt.Errorf("oidcflow: discovery: issuer mismatch (configured %q, provider says %q)", mismatch.Provided, mismatch.Discovered)
+		return nil, err
+	}
+	ep := oauth2.Endpoint{AuthURL: meta.AuthorizationEndpoint, TokenURL: meta.TokenEndpoint}
+	ep.AuthStyle = authStyle(c.cfg.ClientSecret, meta.TokenEndpointAuthMethods)
+	// OIDC Discovery: RS256 is the default when the list is absent. A
+	// list with none of ours is a provider we cannot verify.
+	algs := []string{"RS256"}
+	if len(meta.IDTokenSigningAlgs) > 0 {
+		algs = slices.DeleteFunc(slices.Clone(meta.IDTokenSigningAlgs), func(a string) bool { return !slices.Contains(allowedAlgs, a) })
+		if len(algs) == 0 {
+			return nil, fmt.Errorf("%w: the provider signs ID tokens only with %s; the gateway accepts %s", ErrMisconfigured,
+				strings.Join(meta.IDTokenSigningAlgs, ", "), strings.Join(allowedAlgs, ", "))
 		}
-		return nil, fmt.Errorf("oidcflow: discovery of %s: %s", c.cfg.Issuer, firstLine(err.Error()))
 	}
-	var meta struct {
-		JWKSURI    string   `json:"jwks_uri"`
-		EndSession string   `json:"end_session_endpoint"`
-		Algs       []string `json:"id_token_signing_alg_values_supported"`
-		AuthMeths  []string `json:"token_endpoint_auth_methods_supported"`
+	for _, a := range meta.UserinfoSigningAlgs {
+		if slices.Contains(allowedAlgs, a) && !slices.Contains(algs, a) {
+			algs = append(algs, a)
+		}
 	}
-	if err := op.Claims(&meta); err != nil {
-		return nil, fmt.Errorf("oidcflow: discovery document: %w", err)
-	}
-	ep := op.Endpoint()
-	if ep.AuthURL == "" || ep.TokenURL == "" || meta.JWKSURI == "" {
-		return nil, errors.New("oidcflow: discovery document lacks authorization_endpoint, token_endpoint or jwks_uri")
-	}
-	ep.AuthStyle = authStyle(c.cfg.ClientSecret, meta.AuthMeths)
-	algs := slices.DeleteFunc(slices.Clone(meta.Algs), func(a string) bool { return !slices.Contains(allowedAlgs, a) })
-	if len(algs) == 0 {
-		algs = []string{oidc.RS256}
-	}
-	// One key cache for ID tokens and back-channel logout tokens, with
-	// jwtauth's rules: logout tokens can be posted by anyone, so no token
-	// may evict a key, a kid in the cached set is never refetched, and a
-	// kid it lacks waits for the next rate-limited refetch instead of
-	// failing (a forged token cannot make a genuine one fail).
-	keys, err := jwtauth.New(jwtauth.Options{
+	// One key cache for ID tokens, logout tokens and signed UserInfo,
+	// with jwtauth's rules: logout tokens can be posted by anyone, so no
+	// token may evict a key, a kid in the cached set is never refetched,
+	// and a kid it lacks waits for the next rate-limited refetch instead
+	// of failing (a forged token cannot make a genuine one fail).
+	verifier, err := jwtauth.New(jwtauth.Options{
 		Issuers: []jwtauth.Config{{
 			Issuer: c.cfg.Issuer, JWKSURL: meta.JWKSURI, Audiences: []string{c.cfg.ClientID},
-			Algorithms: algs, ClockSkew: new(c.cfg.ClockSkew),
+			Algorithms: algs, ClockSkew: new(c.skew),
 		}},
 		HTTPClient: c.cfg.HTTPClient, Now: c.now, After: c.cfg.After,
 		UnknownKeyCooldown: c.cfg.KeyCooldown, CacheSize: -1,
 		MaxTokenBytes: maxIDTokenBytes, // logout tokens are bounded before
+		OnFetch:       c.onKeyFetch,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("oidcflow: discovery document jwks_uri: %w", err)
+		return nil, fmt.Errorf("%w: discovery document jwks_uri: %w", ErrMisconfigured, err)
 	}
-	vcfg := &oidc.Config{ClientID: c.cfg.ClientID, SupportedSigningAlgs: algs, Now: c.now}
-	v := oidc.NewVerifier(c.cfg.Issuer, keys.KeySet(c.cfg.Issuer), vcfg)
-	return &provider{endpoint: ep, verifier: v, endSession: meta.EndSession, issuer: c.cfg.Issuer}, nil
+	return &provider{meta: meta, endpoint: ep, keys: verifier.KeySet(c.cfg.Issuer), algs: algs, issuer: c.cfg.Issuer}, nil
 }
 
 // maxIDTokenBytes bounds an ID token (from the token endpoint, over
@@ -185,16 +192,41 @@ func authStyle(secret string, methods []string) oauth2.AuthStyle {
 	return oauth2.AuthStyleInHeader
 }
 
-// firstLine returns s up to its first newline (provider error bodies can
-// be long).
-func firstLine(s string) string {
+// firstLine returns s up to its first newline and at most 200 bytes
+// (provider error bodies can be long).
+func firstLine(s string) string { return oneLine(s, 200) }
+
+// oneLine returns s up to its first newline and at most n bytes.
+func oneLine(s string, n int) string {
 	if i := strings.IndexByte(s, '\n'); i >= 0 {
 		s = s[:i]
 	}
-	if len(s) > 200 {
-		s = s[:200]
+	if len(s) > n {
+		s = s[:n]
 	}
 	return s
+}
+
+// clientContext carries the provider HTTP client for golang.org/x/oauth2.
+func (c *Client) clientContext(ctx context.Context) context.Context {
+	return context.WithValue(ctx, oauth2.HTTPClient, c.cfg.HTTPClient)
+}
+
+// onKeyFetch reports key set fetch failures (and recoveries) as
+// problems.
+func (c *Client) onKeyFetch(e jwtauth.FetchEvent) {
+	if e.OK {
+		c.problems.resolved(componentJWKS)
+		return
+	}
+	cause := "key set " + e.URL
+	switch {
+	case e.Err != nil:
+		cause += ": " + lastPart(e.Err)
+	case e.Status != 0:
+		cause += fmt.Sprintf(" answered %d", e.Status)
+	}
+	c.problems.reportAs(componentJWKS, ReasonUnavailable, cause)
 }
 
 // hashString returns base64url(SHA-256(domain NUL s)), for store keys

@@ -149,8 +149,9 @@ func TestDiscoveryIssuerMismatch(t *testing.T) {
 	idp := newIdP(t, clk.Now)
 	c := newTestClient(t, idp, clk, func(cfg *Config) { cfg.Issuer = idp.issuer() + "/" })
 	err := c.Ready(t.Context())
-	if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "issuer mismatch") {
-		t.Fatalf("Ready = %v, want an issuer mismatch", err)
+	if !errors.Is(err, ErrMisconfigured) || errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "issuer mismatch") ||
+		!strings.Contains(err.Error(), "trailing slash") || Reason(err) != ReasonMisconfigured {
+		t.Fatalf("Ready = %v, want a misconfiguration naming the issuer mismatch and the trailing slash", err)
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 
 	"golang.org/x/oauth2"
 )
@@ -17,6 +16,26 @@ var (
 	// endpoint) or the state store could not be reached. The adapter
 	// answers 503; existing sessions keep working.
 	ErrUnavailable = errors.New("oidcflow: identity provider unavailable")
+	// ErrMisconfigured means the provider cannot be used as configured:
+	// the issuer differs from the provider's (a trailing slash is
+	// enough), the host does not exist, its certificate is not trusted,
+	// there is no discovery document at that address, or the provider
+	// refuses our client (invalid_client). Retrying does not help; the
+	// operator must fix the configuration, and the cause is logged.
+	ErrMisconfigured = errors.New("oidcflow: identity provider misconfigured")
+	// ErrIssuerMismatch means the authorization response names another
+	// issuer in `iss`, or lacks it although the provider advertises RFC
+	// 9207 (a mix-up attack, or a response replayed from elsewhere).
+	ErrIssuerMismatch = errors.New("oidcflow: authorization response issuer does not match")
+	// ErrUserInfo means the UserInfo endpoint failed or answered for
+	// another subject; the login or refresh does not complete.
+	ErrUserInfo = errors.New("oidcflow: UserInfo failed")
+	// ErrUserInfoSubject means UserInfo's sub differs from the ID
+	// token's (OIDC Core §5.3.4). It wraps ErrUserInfo.
+	ErrUserInfoSubject = fmt.Errorf("%w: sub differs from the ID token's", ErrUserInfo)
+	// ErrRefreshRefused means the provider refused a refresh (for
+	// example invalid_grant: the refresh token was revoked or expired).
+	ErrRefreshRefused = errors.New("oidcflow: the provider refused the refresh")
 	// ErrStateMismatch means the callback's state does not match the flow
 	// cookie (forged or crossed callback, login CSRF) or the flow cookie
 	// is not ours.
@@ -52,18 +71,26 @@ var (
 
 // Reason values returned by Reason, for audit events and metrics.
 const (
-	ReasonUnavailable   = "idp_unavailable"
-	ReasonStateMismatch = "state_mismatch"
-	ReasonFlowExpired   = "flow_expired"
-	ReasonFlowReplayed  = "flow_replayed"
-	ReasonProvider      = "idp_error"
-	ReasonExchange      = "exchange_failed"
-	ReasonNonceMismatch = "nonce_mismatch"
-	ReasonIDToken       = "id_token_invalid"
-	ReasonLogoutReplay  = "logout_token_replayed"
-	ReasonLogoutToken   = "logout_token_invalid"
-	ReasonNoEndSession  = "no_end_session"
-	ReasonInternal      = "internal"
+	ReasonUnavailable    = "idp_unavailable"
+	ReasonMisconfigured  = "idp_misconfigured"
+	ReasonIssuerMismatch = "issuer_mismatch"
+	ReasonUserInfo       = "userinfo_failed"
+	ReasonUserInfoDown   = "userinfo_unavailable"
+	ReasonUserInfoSub    = "userinfo_subject_mismatch"
+	ReasonRefreshRefused = "refresh_refused"
+	ReasonNoRefreshToken = "no_refresh_token"
+	ReasonRevocation     = "revocation_failed"
+	ReasonStateMismatch  = "state_mismatch"
+	ReasonFlowExpired    = "flow_expired"
+	ReasonFlowReplayed   = "flow_replayed"
+	ReasonProvider       = "idp_error"
+	ReasonExchange       = "exchange_failed"
+	ReasonNonceMismatch  = "nonce_mismatch"
+	ReasonIDToken        = "id_token_invalid"
+	ReasonLogoutReplay   = "logout_token_replayed"
+	ReasonLogoutToken    = "logout_token_invalid"
+	ReasonNoEndSession   = "no_end_session"
+	ReasonInternal       = "internal"
 )
 
 // Reason maps an error from this package to a short machine-readable
@@ -72,6 +99,18 @@ func Reason(err error) string {
 	switch {
 	case err == nil:
 		return ""
+	case errors.Is(err, ErrUserInfoSubject):
+		return ReasonUserInfoSub
+	case errors.Is(err, ErrUserInfo) && errors.Is(err, ErrUnavailable):
+		return ReasonUserInfoDown
+	case errors.Is(err, ErrUserInfo):
+		return ReasonUserInfo
+	case errors.Is(err, ErrMisconfigured):
+		return ReasonMisconfigured
+	case errors.Is(err, ErrIssuerMismatch):
+		return ReasonIssuerMismatch
+	case errors.Is(err, ErrRefreshRefused):
+		return ReasonRefreshRefused
 	case errors.Is(err, ErrUnavailable):
 		return ReasonUnavailable
 	case errors.Is(err, ErrStateMismatch):
@@ -128,10 +167,19 @@ func safeCode(code string) string {
 	return code
 }
 
+// tokenClass classifies a token endpoint failure.
+type tokenClass int
+
+const (
+	tokenRefused       tokenClass = iota // the grant was refused (invalid_grant …)
+	tokenTransient                       // network failure, 5xx, 429: retry later
+	tokenClientRefused                   // invalid_client, unauthorized_client: configuration
+)
+
 // tokenEndpointError describes a token endpoint failure without its body
-// (which may echo request data): the HTTP status and the error code.
-// transient reports whether retrying may help (network failure, 5xx).
-func tokenEndpointError(err error) (msg string, transient bool) {
+// (which may echo request data): the HTTP status and the error code,
+// and its class.
+func tokenEndpointError(err error) (msg string, class tokenClass) {
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) {
 		status := 0
@@ -142,13 +190,16 @@ func tokenEndpointError(err error) (msg string, transient bool) {
 		if re.ErrorCode != "" {
 			code = safeCode(re.ErrorCode)
 		}
-		return fmt.Sprintf("token endpoint answered %d (error %s)", status, code), status >= 500 || status == http.StatusTooManyRequests
+		msg = fmt.Sprintf("token endpoint answered %d (error %s)", status, code)
+		switch {
+		case status >= 500 || status == http.StatusTooManyRequests:
+			return msg, tokenTransient
+		case code == "invalid_client" || code == "unauthorized_client":
+			return msg, tokenClientRefused
+		}
+		return msg, tokenRefused
 	}
 	// Transport errors (timeouts, refused connections) carry URLs and
 	// addresses, not secrets; keep only their last part.
-	s := err.Error()
-	if i := strings.LastIndex(s, ": "); i >= 0 {
-		s = s[i+2:]
-	}
-	return "token endpoint unreachable: " + s, true
+	return "token endpoint unreachable: " + lastPart(err), tokenTransient
 }

@@ -11,8 +11,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
-	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/gorilla/securecookie"
 	"golang.org/x/oauth2"
 )
@@ -31,9 +32,10 @@ type LoginOptions struct {
 	// provider met them is checked by policy on the session's ACR.
 	ACRValues []string
 	// ForceLogin asks the provider to re-authenticate the user even with
-	// a provider session (`prompt=login`).
+	// a provider session (`prompt=login`, added to Config.Prompt).
 	ForceLogin bool
-	// LoginHint is passed as `login_hint` when set.
+	// LoginHint is passed as `login_hint` when set; check it with
+	// ValidLoginHint when it comes from the request.
 	LoginHint string
 }
 
@@ -90,16 +92,17 @@ func (c *Client) StartLogin(ctx context.Context, opts LoginOptions) (*Redirect, 
 		Created:  c.now().UnixMilli(),
 		ACR:      opts.ACRValues,
 	}
-	authOpts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(fs.Verifier), oidc.Nonce(fs.Nonce)}
+	authOpts, err := c.params.options(p.meta, opts.ForceLogin)
+	if err != nil {
+		return nil, err
+	}
+	authOpts = append(authOpts, oauth2.S256ChallengeOption(fs.Verifier), oauth2.SetAuthURLParam("nonce", fs.Nonce))
 	if opts.MaxAge > 0 {
 		fs.MaxAge = int64(opts.MaxAge / time.Second)
 		authOpts = append(authOpts, oauth2.SetAuthURLParam("max_age", strconv.FormatInt(fs.MaxAge, 10)))
 	}
 	if len(opts.ACRValues) > 0 {
 		authOpts = append(authOpts, oauth2.SetAuthURLParam("acr_values", strings.Join(opts.ACRValues, " ")))
-	}
-	if opts.ForceLogin {
-		authOpts = append(authOpts, oauth2.SetAuthURLParam("prompt", "login"))
 	}
 	if opts.LoginHint != "" {
 		authOpts = append(authOpts, oauth2.SetAuthURLParam("login_hint", opts.LoginHint))
@@ -161,7 +164,7 @@ func (c *Client) readFlow(r *http.Request, state string) (*flowState, error) {
 	if !constantTimeEqual(fs.State, state) {
 		return nil, ErrStateMismatch
 	}
-	if age := c.now().Sub(time.UnixMilli(fs.Created)); age > c.cfg.FlowTTL || age < -c.cfg.ClockSkew {
+	if age := c.now().Sub(time.UnixMilli(fs.Created)); age > c.cfg.FlowTTL || age < -c.skew {
 		return nil, fmt.Errorf("%w (started %v ago)", ErrFlowExpired, age.Round(time.Second))
 	}
 	return &fs, nil
@@ -176,4 +179,22 @@ func (c *Client) clearFlowCookies(r *http.Request) []*http.Cookie {
 		}
 	}
 	return out
+}
+
+// maxLoginHint bounds a login_hint taken from a request.
+const maxLoginHint = 256
+
+// ValidLoginHint reports whether a login_hint from the request may be
+// passed to the provider: 1 to 256 bytes of printable UTF-8 without
+// control characters (it ends up in the provider's login form).
+func ValidLoginHint(s string) bool {
+	if s == "" || len(s) > maxLoginHint || !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
+			return false
+		}
+	}
+	return true
 }

@@ -2,12 +2,13 @@ package oidcflow
 
 import (
 	"context"
-	"errors"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 
-	"github.com/coreos/go-oidc/v3/oidc"
 )
 
 // LogoutURL returns the provider's RP-initiated logout URL
@@ -23,10 +24,10 @@ func (c *Client) LogoutURL(ctx context.Context, idTokenHint, state string) (stri
 	if err != nil {
 		return "", err
 	}
-	if p.endSession == "" {
+	if p.meta.EndSessionEndpoint == "" {
 		return "", ErrNoEndSession
 	}
-	u, err := url.Parse(p.endSession)
+	u, err := url.Parse(p.meta.EndSessionEndpoint)
 	if err != nil || !u.IsAbs() {
 		return "", fmt.Errorf("%w (end_session_endpoint is not an absolute URL)", ErrNoEndSession)
 	}
@@ -62,10 +63,9 @@ type LogoutToken struct {
 const maxLogoutTokenBytes = 16 << 10
 
 // VerifyLogoutToken verifies a back-channel logout token
-// (OpenID Connect Back-Channel Logout 1.0, section 2.6) with go-oidc's
-// VerifyLogout: signature with the provider's keys, iss, aud (our
-// client id), exp, jti present, the back-channel logout event, sub or
-// sid present, no nonce. It also refuses tokens whose iat is more than
+// (OpenID Connect Back-Channel Logout 1.0, section 2.6): signature with
+// the provider's keys, iss, aud (our client id), exp, jti present, the
+// back-channel logout event, sub or sid present, no nonce. It also refuses tokens whose iat is more than
 // ClockSkew in the future or older than LogoutTokenMaxAge, and a jti
 // already seen (ErrLogoutReplayed; remembered in the store until the
 // token could no longer be accepted). The adapter then calls
@@ -79,30 +79,97 @@ func (c *Client) VerifyLogoutToken(ctx context.Context, raw string) (*LogoutToke
 	if err != nil {
 		return nil, err
 	}
-	lt, err := p.verifier.VerifyLogout(oidc.ClientContext(ctx, c.cfg.HTTPClient), raw)
+	lt, err := c.verifyLogoutClaims(ctx, p, raw)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s", ErrLogoutToken, firstLine(err.Error()))
+		return nil, err
 	}
 	now := c.now()
 	switch {
-	case lt.IssuedAt.IsZero():
-		return nil, fmt.Errorf("%w: no iat", ErrLogoutToken)
-	case lt.IssuedAt.After(now.Add(c.cfg.ClockSkew)):
+	case lt.IssuedAt.After(now.Add(c.skew)):
 		return nil, fmt.Errorf("%w: issued in the future", ErrLogoutToken)
 	case now.Sub(lt.IssuedAt) > c.cfg.LogoutTokenMaxAge:
 		return nil, fmt.Errorf("%w: issued too long ago", ErrLogoutToken)
 	}
 	// Remember the jti for as long as the token would be accepted.
-	ttl := max(lt.Expiry.Sub(now), lt.IssuedAt.Add(c.cfg.LogoutTokenMaxAge).Sub(now)) + c.cfg.ClockSkew
-	fresh, err := c.cfg.Store.SetNX(ctx, c.jtiKey(lt.Issuer, lt.TokenID), []byte{1}, ttl)
+	ttl := max(lt.expiry.Sub(now), lt.IssuedAt.Add(c.cfg.LogoutTokenMaxAge).Sub(now)) + c.skew
+	fresh, err := c.cfg.Store.SetNX(ctx, c.jtiKey(lt.Issuer, lt.jti), []byte{1}, ttl)
 	if err != nil {
 		return nil, fmt.Errorf("%w: recording logout token: %w", ErrUnavailable, err)
 	}
 	if !fresh {
 		return nil, ErrLogoutReplayed
 	}
-	if lt.Subject == "" && lt.SessionID == "" {
-		return nil, errors.New("oidcflow: logout token names neither sub nor sid") // checked by go-oidc
+	return &lt.LogoutToken, nil
+}
+
+// backchannelLogoutEvent is the event member of a logout token.
+const backchannelLogoutEvent = "http://schemas.openid.net/event/backchannel-logout"
+
+// verifiedLogout is a logout token whose signature and claims passed.
+type verifiedLogout struct {
+	LogoutToken
+	jti    string
+	expiry time.Time
+}
+
+// verifyLogoutClaims verifies a logout token's signature and claims
+// (Back-Channel Logout 1.0 §2.6): iss, aud, iat, exp when present, jti,
+// an events claim whose backchannel-logout member is a JSON object, sub
+// or sid (strings), and no nonce (so an ID token is never a logout
+// token). A `typ` header, when present, must be logout+jwt or JWT.
+func (c *Client) verifyLogoutClaims(ctx context.Context, p *provider, raw string) (*verifiedLogout, error) {
+	if typ := headerTyp(raw); typ != "" && !strings.EqualFold(typ, "logout+jwt") && !strings.EqualFold(typ, "application/logout+jwt") && !strings.EqualFold(typ, "JWT") {
+		return nil, fmt.Errorf("%w: typ %q is not logout+jwt", ErrLogoutToken, short(typ))
 	}
-	return &LogoutToken{Subject: lt.Subject, SID: lt.SessionID, Issuer: lt.Issuer, IssuedAt: lt.IssuedAt}, nil
+	claims, _, err := c.verifySigned(ctx, p, raw, ErrLogoutToken)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.checkTokenClaims(claims, ErrLogoutToken, false); err != nil {
+		return nil, err
+	}
+	if _, ok := claims["nonce"]; ok {
+		return nil, fmt.Errorf("%w: a logout token must not carry a nonce", ErrLogoutToken)
+	}
+	events, _ := claims["events"].(map[string]any)
+	if _, ok := events[backchannelLogoutEvent].(map[string]any); !ok {
+		return nil, fmt.Errorf("%w: no back-channel logout event", ErrLogoutToken)
+	}
+	jti, _ := claims["jti"].(string)
+	if jti == "" {
+		return nil, fmt.Errorf("%w: no jti", ErrLogoutToken)
+	}
+	sub, subOK := claims["sub"].(string)
+	sid, sidOK := claims["sid"].(string)
+	if _, has := claims["sub"]; has && !subOK {
+		return nil, fmt.Errorf("%w: sub is not a string", ErrLogoutToken)
+	}
+	if _, has := claims["sid"]; has && !sidOK {
+		return nil, fmt.Errorf("%w: sid is not a string", ErrLogoutToken)
+	}
+	if sub == "" && sid == "" {
+		return nil, fmt.Errorf("%w: names neither sub nor sid", ErrLogoutToken)
+	}
+	iat, _, _ := numericDate(claims, "iat")
+	exp, _, _ := numericDate(claims, "exp")
+	return &verifiedLogout{
+		LogoutToken: LogoutToken{Subject: sub, SID: sid, Issuer: c.cfg.Issuer, IssuedAt: iat},
+		jti:         jti,
+		expiry:      exp,
+	}, nil
+}
+
+// headerTyp returns the `typ` of a compact JWS header, "" when absent or
+// unreadable (the signature check refuses those).
+func headerTyp(raw string) string {
+	head, _, _ := strings.Cut(raw, ".")
+	b, err := base64.RawURLEncoding.DecodeString(head)
+	if err != nil {
+		return ""
+	}
+	var h struct {
+		Typ string `json:"typ"`
+	}
+	_ = json.Unmarshal(b, &h)
+	return h.Typ
 }

@@ -78,9 +78,34 @@ type Config struct {
 	PostLogoutRedirectURL string
 	// Scopes requested at login. Default: DefaultScopes; "openid" is
 	// added when missing. Add "offline_access" for refresh tokens at
-	// providers that need it.
+	// providers that need it (Prompt then defaults to consent).
 	Scopes []string
-	// GroupsClaims are the ID token claims read for groups/roles, in
+	// Prompt is sent as `prompt` with every login, joined by spaces.
+	// Default: ["consent"] when Scopes include offline_access (OpenID
+	// Connect Core §11: a provider MUST ignore offline_access without
+	// it), else nothing. Step-up adds "login". "none" is refused: an
+	// interactive login cannot be silent.
+	Prompt []string
+	// ClaimsRequest is the `claims` parameter (OIDC Core §5.5), a JSON
+	// object, or "". When the provider supports the parameter, the
+	// gateway adds {"id_token":{"auth_time":{"essential":true}}} to it, so
+	// sessions know when the user authenticated (for max_age rules).
+	ClaimsRequest string
+	// AuthParams are extra authorization request parameters (provider
+	// specific, such as access_type or hd). Parameters the protocol sets
+	// are refused: see ReservedAuthParams.
+	AuthParams map[string]string
+	// DisableUserInfo skips the UserInfo endpoint after the code exchange
+	// and refresh: claims then come from the ID token alone.
+	DisableUserInfo bool
+	// DisableRevocation keeps RevokeTokens from calling the provider's
+	// revocation endpoint.
+	DisableRevocation bool
+	// OnProblem, when set, is told of each failure to reach or trust the
+	// provider once (see Problem). It must be quick and safe for
+	// concurrent use.
+	OnProblem func(Problem)
+	// GroupsClaims are the claims (ID token and UserInfo) read for groups/roles, in
 	// order, all merged: a claim may be a string, a list of strings, or
 	// an object whose keys are the names (as Zitadel's role claims). A
 	// name that is not a top-level claim is tried as a dotted path
@@ -108,9 +133,10 @@ type Config struct {
 	// MinBackoff and MaxBackoff bound the wait between failed discovery
 	// attempts. Defaults: DefaultMinBackoff, DefaultMaxBackoff.
 	MinBackoff, MaxBackoff time.Duration
-	// ClockSkew tolerated on auth_time and logout token iat. Default:
-	// DefaultClockSkew.
-	ClockSkew time.Duration
+	// ClockSkew tolerated on the times of ID tokens, logout tokens and
+	// signed UserInfo (exp, iat, nbf), auth_time and the flow cookie. Nil:
+	// DefaultClockSkew; a pointer to 0 checks the times exactly.
+	ClockSkew *time.Duration
 	// LogoutTokenMaxAge refuses older back-channel logout tokens (by
 	// iat). Default: DefaultLogoutTokenMaxAge.
 	LogoutTokenMaxAge time.Duration
@@ -136,6 +162,10 @@ type Client struct {
 	flowPfx string // flow cookie name prefix
 	now     func() time.Time
 	disc    discovery
+
+	skew     time.Duration // Config.ClockSkew resolved
+	params   loginParams   // fixed authorization request parameters
+	problems problems
 }
 
 // New checks cfg and returns a Client. It does no network I/O.
@@ -159,7 +189,11 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Store == nil {
 		bad("a store is required")
 	}
-	for _, d := range []time.Duration{cfg.FlowTTL, cfg.DiscoveryTimeout, cfg.MinBackoff, cfg.MaxBackoff, cfg.ClockSkew, cfg.LogoutTokenMaxAge, cfg.KeyCooldown} {
+	skew := DefaultClockSkew
+	if cfg.ClockSkew != nil {
+		skew = *cfg.ClockSkew
+	}
+	for _, d := range []time.Duration{cfg.FlowTTL, cfg.DiscoveryTimeout, cfg.MinBackoff, cfg.MaxBackoff, skew, cfg.LogoutTokenMaxAge, cfg.KeyCooldown} {
 		if d < 0 {
 			bad("durations must not be negative")
 			break
@@ -175,7 +209,6 @@ func New(cfg Config) (*Client, error) {
 	cfg.DiscoveryTimeout = orDefault(cfg.DiscoveryTimeout, DefaultDiscoveryTimeout)
 	cfg.MinBackoff = orDefault(cfg.MinBackoff, DefaultMinBackoff)
 	cfg.MaxBackoff = orDefault(cfg.MaxBackoff, DefaultMaxBackoff)
-	cfg.ClockSkew = orDefault(cfg.ClockSkew, DefaultClockSkew)
 	cfg.LogoutTokenMaxAge = orDefault(cfg.LogoutTokenMaxAge, DefaultLogoutTokenMaxAge)
 	cfg.KeyCooldown = orDefault(cfg.KeyCooldown, DefaultKeyCooldown)
 	if len(cfg.Scopes) == 0 {
@@ -185,6 +218,10 @@ func New(cfg Config) (*Client, error) {
 		cfg.Scopes = append([]string{"openid"}, cfg.Scopes...)
 	}
 	cfg.Scopes = slices.Clone(cfg.Scopes)
+	params, perr := authParams(cfg)
+	if perr != nil {
+		errs = append(errs, perr)
+	}
 	if len(cfg.GroupsClaims) == 0 {
 		cfg.GroupsClaims = DefaultGroupsClaims
 	}
@@ -212,11 +249,14 @@ func New(cfg Config) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{
-		cfg:     cfg,
-		codecs:  codecs,
-		cookie:  cookie,
-		flowPfx: cookie.Name + "-flow-",
-		now:     cfg.Now,
+		cfg:      cfg,
+		codecs:   codecs,
+		cookie:   cookie,
+		flowPfx:  cookie.Name + "-flow-",
+		now:      cfg.Now,
+		skew:     skew,
+		params:   params,
+		problems: problems{notify: cfg.OnProblem},
 	}
 	c.disc.init(c)
 	return c, nil

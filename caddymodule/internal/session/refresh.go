@@ -13,13 +13,24 @@ import (
 // Refresher renews a session's IdP tokens at the provider's token
 // endpoint; package oidcflow implements it.
 type Refresher interface {
-	// Refresh exchanges refreshToken (of the user subject) for new tokens.
+	// Refresh exchanges the session's refresh token (of the user
+	// subject) for new tokens, and may return the user's current claims.
 	// A result without a RefreshToken or IDToken keeps the current one
 	// (providers that do not rotate refresh tokens). An error wrapping
 	// ErrRefreshTransient means "try again later" (provider unreachable,
 	// 5xx); any other error means the provider refused (for example
 	// invalid_grant) and ends the session. Errors must not contain tokens.
-	Refresh(ctx context.Context, subject, refreshToken string) (Tokens, error)
+	Refresh(ctx context.Context, subject string, tokens Tokens, claims Claims) (Refreshed, error)
+}
+
+// Refreshed is what a Refresher returns.
+type Refreshed struct {
+	// Tokens are the new tokens.
+	Tokens Tokens
+	// Claims, when non-nil, replace the session's claims: the provider's
+	// current view of the user (UserInfo, a new ID token), so group
+	// changes reach the session at its next refresh.
+	Claims *Claims
 }
 
 // Refresh lock values: a refresh in progress, or the cooldown after a
@@ -85,7 +96,7 @@ func (m *Manager) refresh(ctx context.Context, h string, raw []byte, rec *record
 		release()
 		return raw, rec, nil
 	}
-	tok, err := m.refresher.Refresh(wctx, rec.Subject, rec.Tokens.RefreshToken)
+	fresh, err := m.refresher.Refresh(wctx, rec.Subject, rec.Tokens, rec.Claims)
 	if m.onRefresh != nil {
 		m.onRefresh(rec.Subject, err)
 	}
@@ -102,14 +113,16 @@ func (m *Manager) refresh(ctx context.Context, h string, raw []byte, rec *record
 		release()
 		return nil, nil, fmt.Errorf("%w: %w", ErrRefreshFailed, err)
 	}
-	raw, rec, err = m.applyTokens(wctx, key, raw, rec, tok, now)
+	raw, rec, err = m.applyTokens(wctx, key, raw, rec, fresh, now)
 	release()
 	return raw, rec, err
 }
 
-// applyTokens stores tok in the record at key (read as raw, rec),
-// re-reading and retrying when a concurrent touch changed it meanwhile.
-func (m *Manager) applyTokens(ctx context.Context, key string, raw []byte, rec *record, tok Tokens, now time.Time) ([]byte, *record, error) {
+// applyTokens stores a refresh's tokens (and claims, when it brought
+// them) in the record at key (read as raw, rec), re-reading and retrying
+// when a concurrent touch changed it meanwhile.
+func (m *Manager) applyTokens(ctx context.Context, key string, raw []byte, rec *record, got Refreshed, now time.Time) ([]byte, *record, error) {
+	tok := got.Tokens
 	if tok.RefreshToken == "" {
 		tok.RefreshToken = rec.Tokens.RefreshToken
 	}
@@ -122,6 +135,9 @@ func (m *Manager) applyTokens(ctx context.Context, key string, raw []byte, rec *
 	for range 5 {
 		next := *rec
 		next.Tokens = tok
+		if got.Claims != nil {
+			next.Claims = *got.Claims
+		}
 		next.LastSeen = now
 		ttl := m.ttl(&next, now)
 		if ttl <= 0 {

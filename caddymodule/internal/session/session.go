@@ -37,7 +37,8 @@ import (
 )
 
 // Claims are what the identity provider said about the user at login
-// (from the ID token), kept for authorization and identity headers.
+// and the last refresh (ID token and UserInfo), kept for authorization
+// and identity headers.
 type Claims struct {
 	// Issuer is the `iss` of the ID token.
 	Issuer string `json:"iss,omitempty"`
@@ -57,9 +58,14 @@ type Claims struct {
 	// SID is the provider's session id (`sid`), used by back-channel
 	// logout; empty when the provider does not send one.
 	SID string `json:"sid,omitempty"`
-	// Raw are all claims of the ID token as decoded from JSON (numbers
-	// are float64), for claim requirements in policies. Nil when unknown.
+	// Raw are all claims of the ID token merged with UserInfo's, as
+	// decoded from JSON (numbers are float64), for claim requirements in
+	// policies. Nil when unknown.
 	Raw map[string]any `json:"raw,omitempty"`
+	// UserInfoClaims name the claims of Raw that came from UserInfo, so a
+	// refresh can replace them with the provider's current ones (and drop
+	// those it no longer sends) while keeping the ID token's.
+	UserInfoClaims []string `json:"uic,omitempty"`
 }
 
 // Tokens are the identity provider's tokens of a session. They are

@@ -17,29 +17,35 @@ type fakeRefresher struct {
 	err   error
 	calls atomic.Int64
 
+	groups    []string // when set, refreshes return claims with these groups
+
 	mu        sync.Mutex
 	presented []string // refresh tokens presented
 }
 
-func (f *fakeRefresher) Refresh(ctx context.Context, subject, refreshToken string) (Tokens, error) {
+func (f *fakeRefresher) Refresh(ctx context.Context, subject string, cur Tokens, _ Claims) (Refreshed, error) {
 	n := f.calls.Add(1)
 	f.mu.Lock()
-	f.presented = append(f.presented, refreshToken)
+	f.presented = append(f.presented, cur.RefreshToken)
 	f.mu.Unlock()
 	select {
 	case <-time.After(f.delay):
 	case <-ctx.Done():
-		return Tokens{}, ctx.Err()
+		return Refreshed{}, ctx.Err()
 	}
 	if f.err != nil {
-		return Tokens{}, f.err
+		return Refreshed{}, f.err
 	}
-	return Tokens{
+	out := Refreshed{Tokens: Tokens{
 		AccessToken:  fmt.Sprintf("access-refreshed-%d", n),
 		RefreshToken: fmt.Sprintf("refresh-rotated-%d", n),
 		TokenType:    "Bearer",
 		Expiry:       f.clock.Now().Add(time.Hour),
-	}, nil
+	}}
+	if f.groups != nil {
+		out.Claims = &Claims{Email: "refreshed@example.com", Groups: f.groups}
+	}
+	return out, nil
 }
 
 // testRefreshOnce: 50 concurrent requests on two replicas, the access
