@@ -23,7 +23,9 @@ func init() {
 //	portcullis {
 //		store memory | <redis-url> [{ … }]
 //		session { keys <key…>; cookie_name; idle_timeout; absolute_timeout }
-//		oidc <issuer> { client_id; client_secret; redirect_url; scopes <scope…> }
+//		oidc <issuer> { client_id; client_secret; redirect_url; scopes <scope…>; post_logout_redirect_url;
+//		                groups_claims <claim…>; userinfo on|off; prompt <value…>; claims <json>;
+//		                auth_param <name> <value>; login_hint passthrough; clock_skew <d>; revoke_on_logout on|off }
 //		jwt <issuer> { name <short-name>; jwks_uri; audience <aud…>; algorithms <alg…>; clock_skew }
 //		api_keys { prefix; pepper; header; key <id> { hash; subject; name; scopes; expires } }
 //		scope <name> implies <scope…>

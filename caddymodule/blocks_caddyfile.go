@@ -2,8 +2,11 @@ package caddymodule
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/portcullis-auth/portcullis/caddymodule/internal/oidcflow"
 )
 
 // errAtStart returns a function that reports an error at the line where
@@ -141,6 +144,66 @@ func (o *OIDCConfig) unmarshal(d *caddyfile.Dispenser) error {
 			err = stringArg(d, &o.PostLogoutRedirectURL)
 		case "groups_claims":
 			o.GroupsClaims = d.RemainingArgs()
+		case "userinfo":
+			var v string
+			if err = stringArg(d, &v); err == nil {
+				switch v {
+				case "on":
+					o.DisableUserInfo = false
+				case "off":
+					o.DisableUserInfo = true
+				default:
+					return d.Errf("userinfo must be on or off, not %q", v)
+				}
+			}
+		case "revoke_on_logout":
+			var v string
+			if err = stringArg(d, &v); err == nil {
+				switch v {
+				case "on":
+					o.DisableRevocation = false
+				case "off":
+					o.DisableRevocation = true
+				default:
+					return d.Errf("revoke_on_logout must be on or off, not %q", v)
+				}
+			}
+		case "prompt":
+			o.Prompt = d.RemainingArgs()
+			if len(o.Prompt) == 0 {
+				return d.Err("prompt needs at least one value, e.g. `prompt consent` or `prompt select_account`")
+			}
+			err = loginParamErr(d, oidcflow.Config{Prompt: o.Prompt})
+		case "claims":
+			if err = stringArg(d, &o.Claims); err == nil {
+				err = loginParamErr(d, oidcflow.Config{ClaimsRequest: o.Claims})
+			}
+		case "auth_param":
+			args := d.RemainingArgs()
+			if len(args) != 2 {
+				return d.Err("auth_param needs a name and a value, e.g. `auth_param access_type offline`")
+			}
+			if _, dup := o.AuthParams[args[0]]; dup {
+				return d.Errf("auth_param %s is given twice", args[0])
+			}
+			if err = loginParamErr(d, oidcflow.Config{AuthParams: map[string]string{args[0]: args[1]}}); err != nil {
+				return err
+			}
+			if o.AuthParams == nil {
+				o.AuthParams = map[string]string{}
+			}
+			o.AuthParams[args[0]] = args[1]
+		case "login_hint":
+			var v string
+			if err = stringArg(d, &v); err == nil {
+				if v != "passthrough" {
+					return d.Errf("login_hint takes one value, passthrough (pass ?login_hint= from the login URL to the provider), not %q", v)
+				}
+				o.LoginHintPassthrough = true
+			}
+		case "clock_skew":
+			skew, serr := durationArg(d)
+			o.ClockSkew, err = &skew, serr // explicit 0s means none
 		default:
 			return d.Errf("unrecognized oidc subdirective %q", d.Val())
 		}
@@ -151,6 +214,15 @@ func (o *OIDCConfig) unmarshal(d *caddyfile.Dispenser) error {
 	}
 	if err := o.check(); err != nil {
 		return at(err)
+	}
+	return nil
+}
+
+// loginParamErr checks one line's authorization parameters as the
+// OpenID client will, reporting a mistake at that line.
+func loginParamErr(d *caddyfile.Dispenser, cfg oidcflow.Config) error {
+	if err := oidcflow.CheckLoginParameters(cfg); err != nil {
+		return d.Errf("oidc: %s", strings.ReplaceAll(err.Error(), "oidcflow: ", ""))
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/apikey"
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/endpoint"
+	"github.com/portcullis-auth/portcullis/caddymodule/internal/oidcflow"
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/policy"
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/principal"
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/ratelimit"
@@ -52,6 +53,13 @@ func (o OIDCConfig) check() error {
 		if err := policy.ValidateScope(s); err != nil {
 			return fmt.Errorf("oidc: %w", err)
 		}
+	}
+	if o.ClockSkew != nil && *o.ClockSkew < 0 {
+		return errors.New("oidc: clock_skew must not be negative")
+	}
+	err := oidcflow.CheckLoginParameters(oidcflow.Config{Scopes: o.Scopes, Prompt: o.Prompt, ClaimsRequest: o.Claims, AuthParams: o.AuthParams})
+	if err != nil {
+		return fmt.Errorf("oidc: %s", strings.ReplaceAll(err.Error(), "oidcflow: ", ""))
 	}
 	return nil
 }

@@ -19,6 +19,11 @@ type metrics struct {
 	storeDuration *prometheus.HistogramVec // component
 	fetches       *prometheus.CounterVec   // kind (jwks, discovery), result
 	refreshes     *prometheus.CounterVec   // result
+	// providerProblems counts problems with the identity provider as
+	// they start or change cause (component, reason); revocations counts
+	// RFC 7009 revocations at logout (result).
+	providerProblems *prometheus.CounterVec
+	revocations      *prometheus.CounterVec
 }
 
 const metricsNamespace = "portcullis"
@@ -55,8 +60,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Namespace: metricsNamespace, Name: "token_refreshes_total",
 			Help: "Refreshes of identity-provider tokens, by result.",
 		}, []string{"result"}),
+		providerProblems: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metricsNamespace, Name: "idp_problems_total",
+			Help: "Problems reaching or trusting the identity provider, counted when one starts or its cause changes, by component and reason.",
+		}, []string{"component", "reason"}),
+		revocations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metricsNamespace, Name: "token_revocations_total",
+			Help: "Revocations of identity-provider tokens at logout (RFC 7009), by result (revoked, skipped, error).",
+		}, []string{"result"}),
 	}
-	for _, c := range []prometheus.Collector{m.decisions, m.authDuration, m.rateLimited, m.storeErrors, m.storeDuration, m.fetches, m.refreshes} {
+	for _, c := range []prometheus.Collector{m.decisions, m.authDuration, m.rateLimited, m.storeErrors, m.storeDuration, m.fetches, m.refreshes, m.providerProblems, m.revocations} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if !errors.As(err, &are) {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/audit"
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/oidcflow"
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/session"
@@ -30,10 +32,17 @@ func (a *App) setupSSO() error {
 				return err
 			}
 		}
+		var skew *time.Duration
+		if a.OIDC.ClockSkew != nil {
+			skew = new(time.Duration(*a.OIDC.ClockSkew))
+		}
 		oc, err = oidcflow.New(oidcflow.Config{
 			Issuer: a.OIDC.Issuer, ClientID: a.OIDC.ClientID, ClientSecret: secret,
 			RedirectURL: a.OIDC.RedirectURL, PostLogoutRedirectURL: a.OIDC.PostLogoutRedirectURL,
 			Scopes: a.OIDC.Scopes, GroupsClaims: a.OIDC.GroupsClaims,
+			Prompt: a.OIDC.Prompt, ClaimsRequest: a.OIDC.Claims, AuthParams: a.OIDC.AuthParams,
+			DisableUserInfo: a.OIDC.DisableUserInfo, DisableRevocation: a.OIDC.DisableRevocation,
+			ClockSkew: skew, OnProblem: a.logProviderProblem,
 			Keys: a.sessionKeys, Store: a.store, Cookie: cookie,
 		})
 		if err != nil {
@@ -50,10 +59,7 @@ func (a *App) setupSSO() error {
 			ev := audit.Event{Kind: audit.KindRefresh, Result: audit.Allow, Subject: subject, AuthMethod: "session"}
 			result := "ok"
 			if err != nil {
-				ev.Kind, ev.Result, ev.Reason, result = audit.KindRefreshFailed, audit.Deny, session.Reason(err), "error"
-				if errors.Is(err, session.ErrRefreshTransient) {
-					ev.Reason = "provider_unavailable"
-				}
+				ev.Kind, ev.Result, ev.Reason, result = audit.KindRefreshFailed, audit.Deny, refreshReason(err), "error"
 			}
 			a.metrics.refreshes.WithLabelValues(result).Inc()
 			a.emit(ev, audit.AllowAll)
@@ -68,6 +74,43 @@ func (a *App) setupSSO() error {
 		a.logger.Warn("session cookies are sent without the Secure attribute (insecure_cookie): use this only for local development over plain http")
 	}
 	return nil
+}
+
+// refreshReason is the audit reason of a failed refresh: the provider
+// being unreachable (the session goes on), or why the provider's answer
+// ended the session (refresh_refused for invalid_grant, id_token_invalid,
+// userinfo_failed …).
+func refreshReason(err error) string {
+	switch {
+	case errors.Is(err, session.ErrRefreshTransient) && errors.Is(err, oidcflow.ErrMisconfigured):
+		return oidcflow.ReasonMisconfigured
+	case errors.Is(err, session.ErrRefreshTransient):
+		return "provider_unavailable"
+	}
+	if r := oidcflow.Reason(err); r != oidcflow.ReasonInternal {
+		return r
+	}
+	return session.Reason(err)
+}
+
+// logProviderProblem logs a failure to reach or trust the identity
+// provider, once per cause (oidcflow deduplicates), and its end.
+func (a *App) logProviderProblem(p oidcflow.Problem) {
+	if a.logger == nil {
+		return
+	}
+	fields := []zap.Field{zap.String("issuer", a.OIDC.Issuer), zap.String("component", p.Component)}
+	switch {
+	case p.Resolved:
+		a.logger.Info("identity provider works again", fields...)
+	case p.Reason == oidcflow.ReasonMisconfigured:
+		a.logger.Error("identity provider cannot be used as configured", append(fields, zap.String("reason", p.Reason), zap.String("cause", p.Cause))...)
+	default:
+		a.logger.Warn("identity provider problem", append(fields, zap.String("reason", p.Reason), zap.String("cause", p.Cause))...)
+	}
+	if !p.Resolved {
+		a.metrics.providerProblems.WithLabelValues(p.Component, p.Reason).Inc()
+	}
 }
 
 // cookieConfig turns the session block's cookie settings into the
@@ -149,6 +192,18 @@ func setCookies(w http.ResponseWriter, cs []*http.Cookie) {
 	for _, c := range cs {
 		http.SetCookie(w, c)
 	}
+}
+
+// writeProviderError answers a login that failed at the identity
+// provider: 502 when the provider cannot be used as configured (the
+// cause is in the gateway's log, not in the answer), 503 when it is
+// down.
+func writeProviderError(w http.ResponseWriter, rid string, err error) {
+	if errors.Is(err, oidcflow.ErrMisconfigured) {
+		writeJSONError(w, rid, http.StatusBadGateway, "server_error", "sign-in is misconfigured at the gateway; the operator's log names the cause")
+		return
+	}
+	writeJSONError(w, rid, http.StatusServiceUnavailable, "temporarily_unavailable", "the identity provider cannot be reached; try again shortly")
 }
 
 // isUnavailable reports whether err means a dependency (store, IdP) is down.

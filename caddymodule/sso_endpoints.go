@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -32,7 +33,7 @@ func (h *Handler) startLoginWith(w http.ResponseWriter, r *http.Request, rid str
 		ev := h.ssoEvent(r, audit.KindLoginFailed, rid)
 		ev.Result, ev.Reason = audit.Deny, oidcflow.Reason(err)
 		h.app.emit(ev, h.sampler)
-		writeJSONError(w, rid, http.StatusServiceUnavailable, "temporarily_unavailable", "the identity provider cannot be reached; try again shortly")
+		writeProviderError(w, rid, err)
 		return
 	}
 	setCookies(w, red.SetCookies)
@@ -61,7 +62,16 @@ func (h *Handler) serveSSO(w http.ResponseWriter, r *http.Request, rid, name str
 				writeJSONError(w, rid, http.StatusMethodNotAllowed, "invalid_request", "use GET")
 				return true
 			}
-			h.startLogin(w, r, rid, r.URL.Query().Get("return_to"))
+			q := r.URL.Query()
+			opts := oidcflow.LoginOptions{ReturnTo: q.Get("return_to")}
+			if hint := q.Get("login_hint"); hint != "" && h.app.OIDC.LoginHintPassthrough {
+				if !oidcflow.ValidLoginHint(hint) {
+					writeJSONError(w, rid, http.StatusBadRequest, "invalid_request", "login_hint must be at most 256 printable characters")
+					return true
+				}
+				opts.LoginHint = hint
+			}
+			h.startLoginWith(w, r, rid, opts)
 		case "callback":
 			h.serveCallback(w, r, rid)
 		default:
@@ -83,8 +93,8 @@ func (h *Handler) serveCallback(w http.ResponseWriter, r *http.Request, rid stri
 		ev.Kind, ev.Result, ev.Reason = audit.KindLoginFailed, audit.Deny, oidcflow.Reason(err)
 		h.app.emit(ev, h.sampler)
 		switch {
-		case isUnavailable(err):
-			writeJSONError(w, rid, http.StatusServiceUnavailable, "temporarily_unavailable", "the identity provider cannot be reached; try again shortly")
+		case isUnavailable(err), errors.Is(err, oidcflow.ErrMisconfigured):
+			writeProviderError(w, rid, err)
 		case errors.Is(err, oidcflow.ErrFlowExpired):
 			writeJSONError(w, rid, http.StatusBadRequest, "invalid_request", "the login took too long or was already used; start again at "+h.app.endpointPrefix+"login")
 		default:
@@ -140,9 +150,15 @@ func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request, rid string
 	}
 	ev := withPrincipal(h.ssoEvent(r, audit.KindLogout, rid), s.Principal())
 	ev.SessionIDHash = s.Principal().SessionID
+	var others []session.Tokens
 	if r.PostFormValue("everywhere") == "1" {
-		// End every session of this user, on every device.
-		if _, err := h.app.sessions.DeleteSubject(r.Context(), s.Subject); err != nil {
+		// End every session of this user, on every device; their tokens
+		// are read first, to be revoked at the provider.
+		var err error
+		if others, err = h.app.sessions.SubjectTokens(r.Context(), s.Subject); err == nil {
+			_, err = h.app.sessions.DeleteSubject(r.Context(), s.Subject)
+		}
+		if err != nil {
 			writeJSONError(w, rid, http.StatusServiceUnavailable, "temporarily_unavailable", "sessions are unavailable; try again shortly")
 			return
 		}
@@ -150,6 +166,7 @@ func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request, rid string
 	}
 	h.app.emit(ev, h.sampler)
 	if h.app.oidc != nil {
+		h.revokeAtProvider(r, append([]session.Tokens{s.Tokens}, others...))
 		if u, err := h.app.oidc.LogoutURL(r.Context(), s.Tokens.IDToken, ""); err == nil {
 			// A page rather than a Location header: the URL carries the ID
 			// token hint, and access logs record response headers.
@@ -160,6 +177,33 @@ func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request, rid string
 		}
 	}
 	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// revokeAtProvider revokes the refresh tokens of ended sessions (the
+// one logged out, and with "everywhere" every other session of the user)
+// at the provider (RFC 7009), best effort: the sessions are already gone here, and a failure
+// is logged once by oidcflow and counted. It runs on a context the
+// client cannot cancel, bounded by the provider client's own timeout.
+func (h *Handler) revokeAtProvider(r *http.Request, tokens []session.Tokens) {
+	ctx := context.WithoutCancel(r.Context())
+	seen := map[string]bool{}
+	for _, t := range tokens {
+		if t.RefreshToken != "" {
+			if seen[t.RefreshToken] {
+				continue
+			}
+			seen[t.RefreshToken] = true
+		}
+		revoked, err := h.app.oidc.RevokeTokens(ctx, t)
+		result := "revoked"
+		switch {
+		case err != nil:
+			result = "error"
+		case !revoked:
+			result = "skipped"
+		}
+		h.app.metrics.revocations.WithLabelValues(result).Inc()
+	}
 }
 
 func (h *Handler) serveBackchannel(w http.ResponseWriter, r *http.Request, rid string) {

@@ -1,6 +1,11 @@
 package oidcprovider
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+)
 
 // Profile is how literally the provider follows OpenID Connect. Tests of a
 // relying party run against both profiles: Lenient catches nothing a
@@ -40,6 +45,9 @@ const (
 	Strict
 )
 
+// WithProfile sets Config.Profile.
+func WithProfile(p Profile) Option { return func(c *Config) { c.Profile = p } }
+
 // String returns "lenient" or "strict".
 func (p Profile) String() string {
 	switch p {
@@ -63,3 +71,33 @@ func (p Profile) defaultAlg() string {
 
 // Profile returns the provider's profile (Config.Profile).
 func (p *Provider) Profile() Profile { return p.profile }
+
+// applyStrict applies the strict profile to a new auth request: without
+// prompt=consent there is no offline access (OpenID Connect Core 1.0 §11),
+// auth_time is only kept when max_age was sent, the claims parameter asks
+// for it or the client requires it, and the claims parameter's id_token
+// member names the user claims the ID token gets (§5.5).
+func applyStrict(ar *authRequest, req *oidc.AuthRequest, c Client, capture *authCapture) error {
+	if !slices.Contains(req.Prompt, oidc.PromptConsent) {
+		ar.scopes = slices.DeleteFunc(ar.scopes, func(s string) bool { return s == oidc.ScopeOfflineAccess })
+	}
+	// op turns prompt=login into max_age=0, so max_age is read as sent.
+	maxAgeSent := req.MaxAge != nil
+	var claims claimsRequest
+	if capture != nil {
+		maxAgeSent = capture.form.Has("max_age")
+		if capture.form.Has("claims") {
+			var err error
+			if claims, err = parseClaimsRequest(capture.form.Get("claims")); err != nil {
+				return err
+			}
+		}
+	}
+	_, authTimeAsked := claims.IDToken["auth_time"]
+	ar.omitAuthTime = !maxAgeSent && !authTimeAsked && !c.RequireAuthTime
+	for name := range claims.IDToken {
+		ar.idTokenClaims = append(ar.idTokenClaims, name)
+	}
+	slices.Sort(ar.idTokenClaims)
+	return nil
+}

@@ -115,9 +115,6 @@ func WithAccessTokenJWTType(typ string) Option {
 	return func(c *Config) { c.AccessTokenJWTType = typ }
 }
 
-// WithProfile sets Config.Profile.
-func WithProfile(p Profile) Option { return func(c *Config) { c.Profile = p } }
-
 // WithIDTokenAlg sets Config.IDTokenAlg (AlgRS256, AlgES256 or AlgEd25519).
 func WithIDTokenAlg(alg string) Option { return func(c *Config) { c.IDTokenAlg = alg } }
 

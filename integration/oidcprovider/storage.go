@@ -289,36 +289,6 @@ func (s *store) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, _ 
 	return ar.clone(), nil
 }
 
-// applyStrict applies the strict profile to a new auth request: without
-// prompt=consent there is no offline access (OpenID Connect Core 1.0 §11),
-// auth_time is only kept when max_age was sent, the claims parameter asks
-// for it or the client requires it, and the claims parameter's id_token
-// member names the user claims the ID token gets (§5.5).
-func applyStrict(ar *authRequest, req *oidc.AuthRequest, c Client, capture *authCapture) error {
-	if !slices.Contains(req.Prompt, oidc.PromptConsent) {
-		ar.scopes = slices.DeleteFunc(ar.scopes, func(s string) bool { return s == oidc.ScopeOfflineAccess })
-	}
-	// op turns prompt=login into max_age=0, so max_age is read as sent.
-	maxAgeSent := req.MaxAge != nil
-	var claims claimsRequest
-	if capture != nil {
-		maxAgeSent = capture.form.Has("max_age")
-		if capture.form.Has("claims") {
-			var err error
-			if claims, err = parseClaimsRequest(capture.form.Get("claims")); err != nil {
-				return err
-			}
-		}
-	}
-	_, authTimeAsked := claims.IDToken["auth_time"]
-	ar.omitAuthTime = !maxAgeSent && !authTimeAsked && !c.RequireAuthTime
-	for name := range claims.IDToken {
-		ar.idTokenClaims = append(ar.idTokenClaims, name)
-	}
-	slices.Sort(ar.idTokenClaims)
-	return nil
-}
-
 // authRequestLocked returns the live auth request; s.mu must be held.
 func (s *store) authRequestLocked(id string) (*authRequest, error) {
 	ar, ok := s.authRequests[id]

@@ -20,7 +20,8 @@ import (
 //     Config.AccessTokenJWTType ("at+jwt", RFC 9068) and the published alg;
 //   - the ID token is re-signed with the published alg and an at_hash that
 //     matches the final access token; in the strict profile without
-//     client_id, which is no ID token claim.
+//     client_id, which is no ID token claim, and without c_hash, which
+//     belongs to hybrid flow ID tokens only.
 //
 // A re-signed token keeps the key (kid) the op package chose. A response
 // that needs none of this passes unchanged.
@@ -96,8 +97,8 @@ func (p *Provider) rewriteTokenResponse(body []byte) ([]byte, error) {
 }
 
 // rewriteIDToken re-signs an ID token when needed: with at_hash computed
-// for accessToken when atChanged, without client_id in the strict profile,
-// and with the published alg. It reports whether it changed the token.
+// for accessToken when atChanged, without client_id and c_hash in the
+// strict profile, and with the published alg. It reports whether it changed the token.
 func (p *Provider) rewriteIDToken(idToken, accessToken string, atChanged bool) (string, bool, error) {
 	payload, key, err := p.verifyOwn(idToken)
 	if err != nil {
@@ -121,6 +122,7 @@ func (p *Provider) rewriteIDToken(idToken, accessToken string, atChanged bool) (
 	}
 	if p.profile == Strict {
 		delete(claims, "client_id")
+		delete(claims, "c_hash") // for hybrid flow ID tokens only (Core §3.3.2.11)
 	}
 	newPayload, err := json.Marshal(claims)
 	if err != nil {

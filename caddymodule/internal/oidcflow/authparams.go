@@ -130,3 +130,11 @@ func withAuthTime(claims map[string]any) map[string]any {
 	out["id_token"] = merged
 	return out
 }
+
+// CheckLoginParameters reports what New would refuse in the
+// authorization parameters of a configuration (Prompt, ClaimsRequest,
+// AuthParams), for configuration validation without building a Client.
+func CheckLoginParameters(cfg Config) error {
+	_, err := authParams(cfg)
+	return err
+}

@@ -52,6 +52,30 @@ func (m *Manager) DeleteSubject(ctx context.Context, subject string) (int, error
 	return m.deleteIndexed(ctx, m.keys.subject(subject))
 }
 
+// SubjectTokens returns the provider tokens of every live session of
+// subject (to revoke them at the provider before DeleteSubject ends the
+// sessions). Sessions that vanish meanwhile are skipped.
+func (m *Manager) SubjectTokens(ctx context.Context, subject string) ([]Tokens, error) {
+	members, err := m.atomic.Members(ctx, m.keys.subject(subject))
+	if err != nil {
+		return nil, unavailable("reading session index", err)
+	}
+	var out []Tokens
+	for _, h := range members {
+		_, rec, err := m.read(ctx, m.keys.session(h))
+		switch {
+		case errors.Is(err, ErrNoSession):
+			continue
+		case err != nil:
+			return out, err
+		}
+		if rec.Subject == subject {
+			out = append(out, rec.Tokens)
+		}
+	}
+	return out, nil
+}
+
 // DeleteIdPSession ends every session created by the identity provider
 // session sid (the `sid` claim), as back-channel logout asks, and returns
 // how many session keys it removed.

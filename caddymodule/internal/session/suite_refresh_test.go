@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -17,7 +18,7 @@ type fakeRefresher struct {
 	err   error
 	calls atomic.Int64
 
-	groups    []string // when set, refreshes return claims with these groups
+	groups []string // when set, refreshes return claims with these groups
 
 	mu        sync.Mutex
 	presented []string // refresh tokens presented
@@ -185,5 +186,41 @@ func testRefreshTransient(t *testing.T, b backend) {
 	}
 	if d := time.Since(start); d > wait/3 {
 		t.Errorf("loads during the backoff took %v; they must not wait for a refresh that is not running", d)
+	}
+}
+
+// testRefreshUpdatesClaims: claims a refresh brings replace the
+// session's (a group removed at the provider is gone); a refresh without
+// claims keeps them.
+func testRefreshUpdatesClaims(t *testing.T, b backend) {
+	clk := newClock()
+	ref := &fakeRefresher{clock: clk}
+	f := newFixture(t, b, Config{Now: clk.Now, Refresher: ref})
+	ctx := t.Context()
+	login := testLogin("quinn", clk.Now())
+	login.Claims.Groups = []string{"staff", "admins"}
+	_, ck, err := f.m.Create(ctx, login)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(50 * time.Minute)
+	s, err := f.m.Load(ctx, request(ck)) // refresh without claims
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(s.Claims.Groups, []string{"staff", "admins"}) || s.Tokens.AccessToken == login.Tokens.AccessToken {
+		t.Fatalf("after a refresh without claims: groups %v, tokens renewed %v", s.Claims.Groups, s.Tokens.AccessToken != login.Tokens.AccessToken)
+	}
+	ref.groups = []string{"staff"}
+	clk.Advance(50 * time.Minute)
+	s, err = f.m.Load(ctx, request(ck))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(s.Claims.Groups, []string{"staff"}) || s.Claims.Email != "refreshed@example.com" {
+		t.Fatalf("after a refresh with claims: groups %v, email %q", s.Claims.Groups, s.Claims.Email)
+	}
+	if p := s.Principal(); !slices.Equal(p.Groups, []string{"staff"}) {
+		t.Fatalf("principal groups %v after the refresh", p.Groups)
 	}
 }

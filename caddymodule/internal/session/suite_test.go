@@ -61,6 +61,7 @@ func runSuite(t *testing.T, b backend) {
 		{"RefreshRotatesToken", testRefreshRotates},
 		{"RefreshRejected", testRefreshRejected},
 		{"RefreshTransient", testRefreshTransient},
+		{"RefreshUpdatesClaims", testRefreshUpdatesClaims},
 		{"Atomic", testAtomic},
 		{"DecodedRecordFollowsStore", testDecodedRecordFollowsStore},
 	}
@@ -346,6 +347,18 @@ func testDeleteSubject(t *testing.T, b backend) {
 	_, judy, err := f.m.Create(ctx, testLogin("judy", time.Now()))
 	if err != nil {
 		t.Fatal(err)
+	}
+	toks, err := f.m.SubjectTokens(ctx, "ivan")
+	if err != nil || len(toks) != 3 {
+		t.Fatalf("SubjectTokens = %d tokens, %v; want 3", len(toks), err)
+	}
+	for _, tok := range toks {
+		if tok.RefreshToken == "" {
+			t.Errorf("SubjectTokens returned a session without its refresh token")
+		}
+	}
+	if toks, err := f.m.SubjectTokens(ctx, "nobody"); len(toks) != 0 || err != nil {
+		t.Errorf("SubjectTokens(nobody) = %d, %v", len(toks), err)
 	}
 	n, err := f.m.DeleteSubject(ctx, "ivan")
 	if err != nil || n != 3 {

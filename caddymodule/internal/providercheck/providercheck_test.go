@@ -1,0 +1,469 @@
+package providercheck
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/portcullis-auth/portcullis/caddymodule/internal/store"
+)
+
+// hung bounds a check that should end by itself: long enough to mean
+// "hung", never merely "slow".
+const hung = 30 * time.Second
+
+const testRedirect = "https://app.example.com/.portcullis/callback"
+
+// want is one expected line of a report.
+type want struct {
+	check  string
+	status Status
+	detail string // a substring of the detail
+}
+
+// find returns the first result of check in rep.
+func find(t *testing.T, rep Report, check string) Result {
+	t.Helper()
+	for _, r := range rep.Results {
+		if r.Check == check {
+			return r
+		}
+	}
+	t.Fatalf("no %q check in the report:\n%s", check, text(t, rep))
+	return Result{}
+}
+
+// text renders rep as the command prints it.
+func text(t *testing.T, rep Report) string {
+	t.Helper()
+	var b bytes.Buffer
+	if err := rep.WriteText(&b); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+func runCheck(t *testing.T, cfg Config) Report {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), hung)
+	defer cancel()
+	return Run(ctx, cfg)
+}
+
+func TestOIDCChecks(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		idp       func(*fakeIDP)
+		oidc      func(o *OIDC, f *fakeIDP) // changes the configuration
+		wants     []want
+		wantFail  bool
+		wantCount int // number of results, when not zero
+	}{
+		{
+			name: "healthy",
+			wants: []want{
+				{"redirect_url", OK, testRedirect},
+				{"back-channel logout url", OK, "https://app.example.com/.portcullis/backchannel-logout"},
+				{"discovery", OK, "/.well-known/openid-configuration"},
+				{"issuer", OK, "byte for byte"},
+				{"jwks", OK, "1 usable key: RSA-2048 RS256 kid=k1"},
+				{"id token algorithms", OK, "offered RS256"},
+				{"response types", OK, "code"},
+				{"pkce", OK, "S256"},
+				{"client authentication", OK, "client_secret_basic"},
+				{"token endpoint", OK, "and its secret were accepted"},
+				{"authorization endpoint", OK, "/login"},
+				{"userinfo", OK, "/userinfo"},
+				{"refresh", OK, "not requested"},
+				{"claims parameter", OK, "auth_time"},
+				{"iss parameter", OK, "RFC 9207"},
+				{"revocation", OK, "/revoke"},
+				{"end session", OK, "/logout"},
+				{"back-channel logout", OK, "register https://app.example.com/.portcullis/backchannel-logout"},
+			},
+		},
+		{
+			name: "trailing slash issuer",
+			oidc: func(o *OIDC, f *fakeIDP) { o.Issuer = f.issuer() + "/" },
+			wants: []want{
+				{"discovery", OK, ""},
+				{"issuer", Fail, "only a trailing slash differs"},
+				{"provider", Skip, "once discovery works"},
+			},
+			wantFail: true,
+		},
+		{
+			name:     "discovery 404",
+			idp:      func(f *fakeIDP) { f.discoveryStatus = http.StatusNotFound },
+			wants:    []want{{"discovery", Fail, "no discovery document"}, {"issuer", Skip, ""}},
+			wantFail: true,
+		},
+		{
+			name:     "unresolvable host",
+			oidc:     func(o *OIDC, _ *fakeIDP) { o.Issuer = "https://idp.portcullis-check.invalid" },
+			wants:    []want{{"discovery", Fail, `"idp.portcullis-check.invalid"`}},
+			wantFail: true,
+		},
+		{
+			name:     "wrong secret",
+			oidc:     func(o *OIDC, _ *fakeIDP) { o.ClientSecret = "not-the-secret" },
+			wants:    []want{{"token endpoint", Fail, `the provider refuses client_id "gateway" with client_secret_basic (HTTP 401 invalid_client`}},
+			wantFail: true,
+		},
+		{
+			name: "wrong client id",
+			oidc: func(o *OIDC, _ *fakeIDP) { o.ClientID = "gateway-typo" },
+			wants: []want{
+				{"token endpoint", Fail, "wrong client id or secret"},
+				{"authorization endpoint", Fail, `HTTP 400 "Error Client not found."`},
+			},
+			wantFail: true,
+		},
+		{
+			name: "provider that checks codes first",
+			idp:  func(f *fakeIDP) { f.codeFirst = true },
+			oidc: func(o *OIDC, _ *fakeIDP) { o.ClientSecret = "not-the-secret" },
+			wants: []want{
+				{"token endpoint", Fail, "to a made-up refresh token, after HTTP 400 invalid_grant"},
+			},
+			wantFail: true,
+		},
+		{
+			name: "code first without refresh grant",
+			idp: func(f *fakeIDP) {
+				f.codeFirst = true
+				f.tweak = func(d map[string]any) { d["grant_types_supported"] = []string{"authorization_code"} }
+			},
+			oidc:  func(o *OIDC, _ *fakeIDP) { o.ClientSecret = "not-the-secret" },
+			wants: []want{{"token endpoint", OK, "did not refuse"}},
+		},
+		{
+			name:  "client_secret_post only",
+			idp:   func(f *fakeIDP) { f.postOnly = true },
+			wants: []want{{"client authentication", OK, "client_secret_post"}, {"token endpoint", OK, "with client_secret_post"}},
+		},
+		{
+			name:  "public client",
+			oidc:  func(o *OIDC, _ *fakeIDP) { o.ClientSecret = "" },
+			wants: []want{{"client authentication", OK, "public client"}},
+			// The fake provider knows the client as confidential.
+			wantFail: true,
+		},
+		{
+			name:  "unregistered redirect uri",
+			oidc:  func(o *OIDC, _ *fakeIDP) { o.RedirectURL = "https://other.example.com/.portcullis/callback" },
+			wants: []want{{"authorization endpoint", Fail, `"Invalid parameter: redirect_uri"`}},
+			// The token probe sends the same unregistered URI; the fake
+			// provider does not mind.
+			wantFail: true,
+		},
+		{
+			name:  "no revocation endpoint",
+			idp:   func(f *fakeIDP) { f.tweak = func(d map[string]any) { delete(d, "revocation_endpoint") } },
+			wants: []want{{"revocation", Warn, "logout cannot revoke refresh tokens"}},
+		},
+		{
+			name:  "revocation disabled",
+			idp:   func(f *fakeIDP) { f.tweak = func(d map[string]any) { delete(d, "revocation_endpoint") } },
+			oidc:  func(o *OIDC, _ *fakeIDP) { o.DisableRevocation = true },
+			wants: []want{{"revocation", Skip, "disable_revocation"}},
+		},
+		{
+			name:  "pkce not advertised",
+			idp:   func(f *fakeIDP) { f.tweak = func(d map[string]any) { delete(d, "code_challenge_methods_supported") } },
+			wants: []want{{"pkce", Warn, "not advertised"}},
+		},
+		{
+			name:     "no S256",
+			idp:      func(f *fakeIDP) { f.tweak = func(d map[string]any) { d["code_challenge_methods_supported"] = []string{"plain"} } },
+			wants:    []want{{"pkce", Fail, "lists only plain"}},
+			wantFail: true,
+		},
+		{
+			name: "HS256 only",
+			idp: func(f *fakeIDP) {
+				f.tweak = func(d map[string]any) { d["id_token_signing_alg_values_supported"] = []string{"HS256", "none"} }
+			},
+			wants:    []want{{"id token algorithms", Fail, "only with HS256 none"}},
+			wantFail: true,
+		},
+		{
+			name: "keys do not fit the algorithms",
+			idp: func(f *fakeIDP) {
+				f.tweak = func(d map[string]any) { d["id_token_signing_alg_values_supported"] = []string{"ES256"} }
+			},
+			wants:    []want{{"id token algorithms", Fail, "no key of the key set fits ES256"}},
+			wantFail: true,
+		},
+		{
+			name: "unusable keys",
+			idp: func(f *fakeIDP) {
+				f.keys = []jose.JSONWebKey{{Key: []byte("0123456789abcdef0123456789abcdef"), KeyID: "hmac", Algorithm: "HS256"}}
+			},
+			wants:    []want{{"jwks", Fail, "no usable signing key; ignored: oct HS256 kid=hmac (symmetric key)"}},
+			wantFail: true,
+		},
+		{
+			name:     "http redirect URL on a non-loopback host",
+			oidc:     func(o *OIDC, _ *fakeIDP) { o.RedirectURL = "http://app.example.com/.portcullis/callback" },
+			wants:    []want{{"redirect_url", Fail, "plain http on app.example.com"}, {"back-channel logout url", Fail, "plain http"}},
+			wantFail: true,
+		},
+		{
+			name:  "http redirect URL on loopback",
+			idp:   func(f *fakeIDP) { f.redirects = []string{"http://127.0.0.1:8080/.portcullis/callback"} },
+			oidc:  func(o *OIDC, _ *fakeIDP) { o.RedirectURL = "http://127.0.0.1:8080/.portcullis/callback" },
+			wants: []want{{"redirect_url", OK, ""}, {"back-channel logout url", OK, "http://127.0.0.1:8080/.portcullis/backchannel-logout"}},
+		},
+		{
+			name:     "redirect URL off the callback path",
+			oidc:     func(o *OIDC, _ *fakeIDP) { o.RedirectURL = "https://app.example.com/callback" },
+			wants:    []want{{"redirect_url", Fail, "does not end in /.portcullis/callback"}},
+			wantFail: true,
+		},
+		{
+			name:  "custom endpoint prefix",
+			idp:   func(f *fakeIDP) { f.redirects = []string{"https://app.example.com/_auth/callback"} },
+			oidc:  func(o *OIDC, _ *fakeIDP) { o.RedirectURL, o.EndpointPrefix = "https://app.example.com/_auth/callback", "/_auth/" },
+			wants: []want{{"redirect_url", OK, ""}, {"back-channel logout url", OK, "https://app.example.com/_auth/backchannel-logout"}},
+		},
+		{
+			name: "offline access without refresh grant",
+			idp: func(f *fakeIDP) {
+				f.tweak = func(d map[string]any) { d["grant_types_supported"] = []string{"authorization_code"} }
+			},
+			oidc:  func(o *OIDC, _ *fakeIDP) { o.Scopes = []string{"openid", "offline_access"} },
+			wants: []want{{"refresh", Warn, "does not list the refresh_token grant"}},
+		},
+		{
+			name:  "offline access",
+			oidc:  func(o *OIDC, _ *fakeIDP) { o.Scopes = []string{"openid", "offline_access"} },
+			wants: []want{{"refresh", OK, "prompt consent"}},
+		},
+		{
+			name: "minimal provider",
+			idp: func(f *fakeIDP) {
+				f.tweak = func(d map[string]any) {
+					for _, k := range []string{"userinfo_endpoint", "end_session_endpoint", "backchannel_logout_supported", "claims_parameter_supported", "id_token_signing_alg_values_supported"} {
+						delete(d, k)
+					}
+				}
+			},
+			oidc: func(o *OIDC, _ *fakeIDP) { o.PostLogoutRedirectURL = "https://app.example.com/bye" },
+			wants: []want{
+				{"userinfo", Warn, "no userinfo_endpoint"},
+				{"end session", Warn, "post_logout_redirect_url is never used"},
+				{"back-channel logout", Warn, "not advertised"},
+				{"claims parameter", OK, "not supported"},
+				{"id token algorithms", Warn, "assumes RS256"},
+				{"post_logout_redirect_url", OK, "https://app.example.com/bye"},
+			},
+		},
+		{
+			name:  "userinfo disabled",
+			idp:   func(f *fakeIDP) { f.tweak = func(d map[string]any) { delete(d, "userinfo_endpoint") } },
+			oidc:  func(o *OIDC, _ *fakeIDP) { o.DisableUserInfo = true },
+			wants: []want{{"userinfo", Skip, "disable_userinfo"}},
+		},
+		{
+			name:     "only private_key_jwt",
+			idp:      func(f *fakeIDP) { f.tweak = func(d map[string]any) { d["token_endpoint_auth_methods_supported"] = []string{"private_key_jwt"} } },
+			wants:    []want{{"client authentication", Fail, "lists only private_key_jwt"}},
+			wantFail: true,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := startFakeIDP(t, tt.idp)
+			o := OIDC{Issuer: f.issuer(), ClientID: fakeClientID, ClientSecret: fakeSecret, RedirectURL: testRedirect}
+			if tt.oidc != nil {
+				tt.oidc(&o, f)
+			}
+			rep := runCheck(t, Config{OIDC: &o})
+			out := text(t, rep)
+			for _, w := range tt.wants {
+				r := find(t, rep, w.check)
+				if r.Status != w.status || !strings.Contains(r.Detail, w.detail) {
+					t.Errorf("%s: got %s %q, want %s containing %q\n%s", w.check, r.Status, r.Detail, w.status, w.detail, out)
+				}
+			}
+			if rep.Failed() != tt.wantFail {
+				t.Errorf("Failed() = %v, want %v\n%s", rep.Failed(), tt.wantFail, out)
+			}
+			if strings.Contains(out, fakeSecret) {
+				t.Errorf("the report shows the client secret:\n%s", out)
+			}
+		})
+	}
+}
+
+// TestHealthyReportHasNoWarnings: a complete provider gives only OK lines
+// (and the SKIP of an unset post_logout_redirect_url).
+func TestHealthyReportHasNoWarnings(t *testing.T) {
+	t.Parallel()
+	f := startFakeIDP(t, nil)
+	rep := runCheck(t, Config{OIDC: &OIDC{Issuer: f.issuer(), ClientID: fakeClientID, ClientSecret: fakeSecret, RedirectURL: testRedirect,
+		PostLogoutRedirectURL: "https://app.example.com/bye"}})
+	for _, r := range rep.Results {
+		if r.Status != OK {
+			t.Errorf("%s %s %s: %s", r.Status, r.Component, r.Check, r.Detail)
+		}
+	}
+	if want := "oidc " + f.issuer(); rep.Results[0].Component != want {
+		t.Errorf("component %q, want %q", rep.Results[0].Component, want)
+	}
+}
+
+// TestSecretsNeverPrinted: a client secret that providers echo and a
+// Redis password in a URL never reach the text or JSON report.
+func TestSecretsNeverPrinted(t *testing.T) {
+	t.Parallel()
+	const redisPassword = "redis-password-do-not-print"
+	const extra = "session-key-do-not-print"
+	// A provider that echoes the credentials it got in its error.
+	f := startFakeIDP(t, func(f *fakeIDP) { f.echoSecret = true })
+	srv := f.issuer()
+	rep := runCheck(t, Config{
+		OIDC:    &OIDC{Issuer: srv, ClientID: fakeClientID, ClientSecret: fakeSecret, RedirectURL: testRedirect},
+		Redis:   []Redis{{Config: store.RedisConfig{URL: "redis://:" + redisPassword + "@127.0.0.1:1/0", Password: redisPassword}}},
+		Secrets: []string{extra},
+		Timeout: 5 * time.Second,
+	})
+	var js bytes.Buffer
+	if err := rep.WriteJSON(&js); err != nil {
+		t.Fatal(err)
+	}
+	out := text(t, rep) + js.String()
+	for _, s := range []string{fakeSecret, redisPassword, extra} {
+		if strings.Contains(out, s) {
+			t.Errorf("the report shows a secret (%.10s…):\n%s", s, out)
+		}
+	}
+	if !strings.Contains(out, "[redacted]") {
+		t.Errorf("the echoing provider's answer was not redacted, or not shown:\n%s", out)
+	}
+	if r := find(t, rep, "ping"); r.Status != Fail || !strings.Contains(r.Component, "store redis://127.0.0.1:1/0") {
+		t.Errorf("ping: %+v", r)
+	}
+}
+
+func TestRedis(t *testing.T) {
+	t.Parallel()
+	rep := runCheck(t, Config{Redis: []Redis{{Name: "nowhere", Config: store.RedisConfig{URL: "redis://127.0.0.1:1/0"}}}, Timeout: 5 * time.Second})
+	r := find(t, rep, "ping")
+	if r.Status != Fail || r.Component != "store nowhere" || !strings.Contains(r.Detail, "connection refused") || !strings.Contains(r.Detail, "is Redis running") {
+		t.Errorf("unreachable Redis: %+v", r)
+	}
+	rep = runCheck(t, Config{Redis: []Redis{{Config: store.RedisConfig{URL: "redis://127.0.0.1:6379", Addrs: []string{"127.0.0.1:6379"}}}}})
+	if r := find(t, rep, "config"); r.Status != Fail {
+		t.Errorf("invalid config: %+v", r)
+	}
+}
+
+func TestDescribeRedis(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		cfg  store.RedisConfig
+		want string
+	}{
+		{"url with password", store.RedisConfig{URL: "rediss://user:pw@redis.example.com:6380/2"}, "rediss://redis.example.com:6380/2"},
+		{"cluster", store.RedisConfig{Addrs: []string{"a:1", "b:2"}, Cluster: true}, "cluster a:1,b:2"},
+		{"sentinel", store.RedisConfig{Addrs: []string{"s:26379"}, MasterName: "mymaster"}, "sentinel s:26379 master mymaster"},
+		{"unparsable", store.RedisConfig{URL: "redis://:p%zz@host"}, "redis://(unparsable URL)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := describeRedis(tt.cfg); got != tt.want {
+				t.Errorf("describeRedis = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestJWTIssuers(t *testing.T) {
+	t.Parallel()
+	f := startFakeIDP(t, func(f *fakeIDP) { f.keys = []jose.JSONWebKey{rsaJWK(t, "r1", "RS256"), ecJWK(t, "e1")} })
+	tests := []struct {
+		name  string
+		j     JWTIssuer
+		wants []want
+		fail  bool
+	}{
+		{"discovery", JWTIssuer{Issuer: f.issuer(), Algorithms: []string{"RS256", "ES256"}},
+			[]want{{"discovery", OK, "byte for byte"}, {"jwks", OK, "2 usable keys: RSA-2048 RS256 kid=r1, EC-P-256 ES256 kid=e1"}, {"algorithms", OK, "verify RS256 ES256"}}, false},
+		{"jwks_uri", JWTIssuer{Issuer: "https://tokens.example.com", JWKSURI: f.issuer() + "/keys", Algorithms: []string{"RS256", "ES256"}},
+			[]want{{"jwks", OK, "2 usable keys"}}, false},
+		{"a key's algorithm not allowed", JWTIssuer{Issuer: f.issuer(), Algorithms: []string{"RS256"}},
+			[]want{{"algorithms", Warn, "EC-P-256 ES256 kid=e1 would be refused"}}, false},
+		{"no key fits", JWTIssuer{Issuer: f.issuer(), Algorithms: []string{"PS384x", "ES384"}},
+			[]want{{"algorithms", Fail, "no key fits"}}, true},
+		{"shared secret only", JWTIssuer{Issuer: "https://hs.example.com", Algorithms: []string{"HS256"}},
+			[]want{{"keys", Skip, "no keys to fetch"}}, false},
+		{"trailing slash", JWTIssuer{Issuer: f.issuer() + "/", Algorithms: []string{"RS256"}},
+			[]want{{"issuer", Fail, "only a trailing slash differs"}, {"jwks", Skip, ""}}, true},
+		{"jwks 404", JWTIssuer{Issuer: "https://tokens.example.com", JWKSURI: f.issuer() + "/nokeys", Algorithms: []string{"RS256"}},
+			[]want{{"jwks", Fail, "404"}}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			rep := runCheck(t, Config{JWT: []JWTIssuer{tt.j}})
+			for _, w := range tt.wants {
+				r := find(t, rep, w.check)
+				if r.Status != w.status || !strings.Contains(r.Detail, w.detail) || r.Component != "jwt "+tt.j.Issuer {
+					t.Errorf("%s: got %s %s %q, want %s containing %q\n%s", w.check, r.Component, r.Status, r.Detail, w.status, w.detail, text(t, rep))
+				}
+			}
+			if rep.Failed() != tt.fail {
+				t.Errorf("Failed() = %v, want %v\n%s", rep.Failed(), tt.fail, text(t, rep))
+			}
+		})
+	}
+}
+
+func TestReportOutput(t *testing.T) {
+	t.Parallel()
+	rep := Report{Results: []Result{
+		{Component: "store redis://r:6379", Check: "ping", Status: OK, Detail: "PONG"},
+		{Component: "oidc https://idp", Check: "issuer", Status: Fail, Detail: "mismatch"},
+		{Component: "oidc https://idp", Check: "revocation", Status: Warn, Detail: "none"},
+	}}
+	want := "OK    store redis://r:6379 ping: PONG\n\nFAIL  oidc https://idp issuer: mismatch\nWARN  oidc https://idp revocation: none\n\n" +
+		"summary: 3 checks: 1 OK, 1 WARN, 1 FAIL, 0 SKIP: fix the FAIL lines\n"
+	if got := text(t, rep); got != want {
+		t.Errorf("text:\n%s\nwant:\n%s", got, want)
+	}
+	var js bytes.Buffer
+	if err := rep.WriteJSON(&js); err != nil {
+		t.Fatal(err)
+	}
+	var back []map[string]string
+	if err := json.Unmarshal(js.Bytes(), &back); err != nil || len(back) != 3 || back[1]["status"] != "FAIL" || back[1]["component"] != "oidc https://idp" || back[1]["check"] != "issuer" || back[1]["detail"] != "mismatch" {
+		t.Errorf("json: %v %s", err, js.String())
+	}
+	js.Reset()
+	if err := (Report{}).WriteJSON(&js); err != nil || strings.TrimSpace(js.String()) != "[]" {
+		t.Errorf("empty json: %v %q", err, js.String())
+	}
+}
+
+func TestQuoteText(t *testing.T) {
+	t.Parallel()
+	if got := quoteText("a\r\n\tb\x1b[31m  c"); got != "a b [31m c" {
+		t.Errorf("control characters: %q", got)
+	}
+	long := strings.Repeat("é", 200)
+	if got := quoteText(long); len(got) > maxQuoted+len("…") || !strings.HasSuffix(got, "…") || !strings.HasPrefix(got, "é") {
+		t.Errorf("long: %q", got)
+	}
+}
