@@ -91,9 +91,9 @@ var algorithms = map[string]algorithm{
 	// Ed25519 is RFC 9864's fully-specified name for EdDSA with Ed25519,
 	// which go-jose does not know; see sigCheck.verifyEd25519.
 	"Ed25519": {},
-	"HS256": {symmetric: true, minSecret: 32},
-	"HS384": {symmetric: true, minSecret: 48},
-	"HS512": {symmetric: true, minSecret: 64},
+	"HS256":   {symmetric: true, minSecret: 32},
+	"HS384":   {symmetric: true, minSecret: 48},
+	"HS512":   {symmetric: true, minSecret: 64},
 }
 
 // withDefaults returns c with defaults filled in. Slices are copied, so

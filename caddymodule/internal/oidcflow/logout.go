@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"strings"
 	"time"
-
 )
 
 // LogoutURL returns the provider's RP-initiated logout URL

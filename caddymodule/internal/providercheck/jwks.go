@@ -178,17 +178,17 @@ func parseKeySet(body []byte) (keySet, error) {
 		_ = json.Unmarshal(raw, &head)
 		k := jwk{kid: head.Kid, kty: head.Kty, alg: head.Alg}
 		var jk jose.JSONWebKey
+		err := jk.UnmarshalJSON(raw)
+		_, symmetric := jk.Key.([]byte)
 		switch {
-		case jk.UnmarshalJSON(raw) != nil || !jk.Valid():
+		case err == nil && symmetric:
+			k.why = "symmetric key"
+		case err != nil || !jk.Valid():
 			k.why = "does not parse"
 		case head.Use != "" && head.Use != "sig":
 			k.why = "use " + quoteText(head.Use)
 		case !jk.IsPublic():
-			if _, sym := jk.Key.([]byte); sym {
-				k.why = "symmetric key"
-			} else {
-				k.why = "holds private key material"
-			}
+			k.why = "holds private key material"
 		default:
 			switch key := jk.Key.(type) {
 			case *rsa.PublicKey:

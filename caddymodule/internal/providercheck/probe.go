@@ -66,7 +66,7 @@ func (o *oidcCheck) probeToken(ctx context.Context) {
 	who := fmt.Sprintf("client_id %q", o.cfg.ClientID)
 	switch {
 	case ans.refused():
-		o.rs.fail(check, "the provider refuses %s with %s (%s): wrong client id or secret", who, describeStyle(style), ans)
+		o.rs.fail(check, "the provider refuses %s with %s (%s): %s", who, describeStyle(style), ans, refusedCause(style))
 	case ans.code == "unauthorized_client":
 		o.rs.fail(check, "the provider does not allow %s the authorization_code grant (%s): enable the authorization code flow for this client", who, ans)
 	case ans.code == "unsupported_grant_type":
@@ -100,7 +100,7 @@ func (o *oidcCheck) confirmClient(ctx context.Context, style string, first token
 	case err != nil:
 		o.rs.warn(check, "%s, but then %v", notRefused, err)
 	case ans.refused():
-		o.rs.fail(check, "the provider refuses %s with %s (%s to a made-up refresh token, after %s to a made-up code): wrong client id or secret", who, describeStyle(style), ans, first)
+		o.rs.fail(check, "the provider refuses %s with %s (%s to a made-up refresh token, after %s to a made-up code): %s", who, describeStyle(style), ans, first, refusedCause(style))
 	case ans.code == "invalid_grant":
 		credentials := "and its secret were accepted"
 		if style == "none" {
@@ -112,6 +112,14 @@ func (o *oidcCheck) confirmClient(ctx context.Context, style string, first token
 	default:
 		o.rs.ok(check, "%s", notRefused)
 	}
+}
+
+// refusedCause is the likely cause of invalid_client for an auth style.
+func refusedCause(style string) string {
+	if style == "none" {
+		return "wrong client id, or the client is confidential at the provider and needs its client_secret"
+	}
+	return "wrong client id or secret"
 }
 
 // postToken sends form to the token endpoint with the client's

@@ -150,9 +150,17 @@ func TestOIDCChecks(t *testing.T) {
 			wants: []want{{"client authentication", OK, "client_secret_post"}, {"token endpoint", OK, "with client_secret_post"}},
 		},
 		{
-			name:  "public client",
-			oidc:  func(o *OIDC, _ *fakeIDP) { o.ClientSecret = "" },
-			wants: []want{{"client authentication", OK, "public client"}},
+			name: "public client",
+			idp: func(f *fakeIDP) {
+				f.tweak = func(d map[string]any) {
+					d["token_endpoint_auth_methods_supported"] = []string{"client_secret_basic", "none"}
+				}
+			},
+			oidc: func(o *OIDC, _ *fakeIDP) { o.ClientSecret = "" },
+			wants: []want{
+				{"client authentication", OK, "public client"},
+				{"token endpoint", Fail, "the client is confidential at the provider and needs its client_secret"},
+			},
 			// The fake provider knows the client as confidential.
 			wantFail: true,
 		},
@@ -181,8 +189,10 @@ func TestOIDCChecks(t *testing.T) {
 			wants: []want{{"pkce", Warn, "not advertised"}},
 		},
 		{
-			name:     "no S256",
-			idp:      func(f *fakeIDP) { f.tweak = func(d map[string]any) { d["code_challenge_methods_supported"] = []string{"plain"} } },
+			name: "no S256",
+			idp: func(f *fakeIDP) {
+				f.tweak = func(d map[string]any) { d["code_challenge_methods_supported"] = []string{"plain"} }
+			},
 			wants:    []want{{"pkce", Fail, "lists only plain"}},
 			wantFail: true,
 		},
@@ -229,9 +239,11 @@ func TestOIDCChecks(t *testing.T) {
 			wantFail: true,
 		},
 		{
-			name:  "custom endpoint prefix",
-			idp:   func(f *fakeIDP) { f.redirects = []string{"https://app.example.com/_auth/callback"} },
-			oidc:  func(o *OIDC, _ *fakeIDP) { o.RedirectURL, o.EndpointPrefix = "https://app.example.com/_auth/callback", "/_auth/" },
+			name: "custom endpoint prefix",
+			idp:  func(f *fakeIDP) { f.redirects = []string{"https://app.example.com/_auth/callback"} },
+			oidc: func(o *OIDC, _ *fakeIDP) {
+				o.RedirectURL, o.EndpointPrefix = "https://app.example.com/_auth/callback", "/_auth/"
+			},
 			wants: []want{{"redirect_url", OK, ""}, {"back-channel logout url", OK, "https://app.example.com/_auth/backchannel-logout"}},
 		},
 		{
@@ -273,8 +285,16 @@ func TestOIDCChecks(t *testing.T) {
 			wants: []want{{"userinfo", Skip, "disable_userinfo"}},
 		},
 		{
-			name:     "only private_key_jwt",
-			idp:      func(f *fakeIDP) { f.tweak = func(d map[string]any) { d["token_endpoint_auth_methods_supported"] = []string{"private_key_jwt"} } },
+			name:     "public client the provider may refuse",
+			oidc:     func(o *OIDC, _ *fakeIDP) { o.ClientSecret = "" },
+			wants:    []want{{"client authentication", Warn, "lists only client_secret_basic client_secret_post"}},
+			wantFail: true,
+		},
+		{
+			name: "only private_key_jwt",
+			idp: func(f *fakeIDP) {
+				f.tweak = func(d map[string]any) { d["token_endpoint_auth_methods_supported"] = []string{"private_key_jwt"} }
+			},
 			wants:    []want{{"client authentication", Fail, "lists only private_key_jwt"}},
 			wantFail: true,
 		},
