@@ -195,7 +195,7 @@ func transportError(what, u string, err error) error {
 		return fmt.Errorf("%w: %s %s: host %q not found (DNS)", ErrMisconfigured, what, u, dnsErr.Name)
 	case errors.As(err, &unknownCA), errors.As(err, &hostErr), errors.As(err, &certErr), errors.As(err, &verifyErr):
 		return fmt.Errorf("%w: %s %s: the provider's TLS certificate is not trusted: %s", ErrMisconfigured, what, u, lastPart(err))
-	case errors.As(err, &recordErr):
+	case errors.As(err, &recordErr), errors.Is(err, http.ErrSchemeMismatch):
 		return fmt.Errorf("%w: %s %s: the provider does not speak TLS there (is it http://?)", ErrMisconfigured, what, u)
 	}
 	return fmt.Errorf("%w: %s %s: %s", ErrUnavailable, what, u, lastPart(err))

@@ -43,6 +43,8 @@ type fakeIDP struct {
 	// EchoSecret makes the token endpoint echo the secret it got in
 	// its error description (providers should not; some do).
 	echoSecret bool
+	// Authorize, when set, answers authorization requests instead.
+	authorizeFn http.HandlerFunc
 	// Redirects are the registered redirect URIs of fakeClientID.
 	redirects []string
 
@@ -150,6 +152,10 @@ func (f *fakeIDP) token(w http.ResponseWriter, r *http.Request) {
 }
 
 func (f *fakeIDP) authorize(w http.ResponseWriter, r *http.Request) {
+	if f.authorizeFn != nil {
+		f.authorizeFn(w, r)
+		return
+	}
 	q := r.URL.Query()
 	switch {
 	case q.Get("client_id") != fakeClientID:

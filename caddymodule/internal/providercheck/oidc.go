@@ -187,11 +187,11 @@ func (o *oidcCheck) checkUserInfo() {
 	const check = "userinfo"
 	switch {
 	case o.cfg.DisableUserInfo:
-		o.rs.skip(check, "disable_userinfo is set: claims come from the ID token only")
+		o.rs.skip(check, "userinfo is off (disable_userinfo): claims come from the ID token only")
 	case o.meta.UserinfoEndpoint != "":
 		o.rs.ok(check, "%s", o.meta.UserinfoEndpoint)
 	default:
-		o.rs.warn(check, "the provider has no userinfo_endpoint: profile, email and groups come from the ID token only (set disable_userinfo to say that is intended)")
+		o.rs.warn(check, "the provider has no userinfo_endpoint: profile, email and groups come from the ID token only (set `userinfo off` to say that is intended)")
 	}
 }
 
@@ -241,7 +241,7 @@ func (o *oidcCheck) checkRevocation() {
 	const check = "revocation"
 	switch {
 	case o.cfg.DisableRevocation:
-		o.rs.skip(check, "disable_revocation is set: logout does not revoke refresh tokens")
+		o.rs.skip(check, "revoke_on_logout is off (disable_revocation): logout does not revoke refresh tokens")
 	case o.meta.RevocationEndpoint != "":
 		o.rs.ok(check, "%s: logout revokes the session's refresh token (RFC 7009)", o.meta.RevocationEndpoint)
 	default:

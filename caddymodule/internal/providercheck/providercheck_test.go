@@ -12,6 +12,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/store"
+	"github.com/portcullis-auth/portcullis/caddymodule/redistest"
 )
 
 // hung bounds a check that should end by itself: long enough to mean
@@ -173,6 +174,50 @@ func TestOIDCChecks(t *testing.T) {
 			wantFail: true,
 		},
 		{
+			name: "sent back with an error",
+			idp: func(f *fakeIDP) {
+				f.authorizeFn = func(w http.ResponseWriter, r *http.Request) {
+					http.Redirect(w, r, r.URL.Query().Get("redirect_uri")+"?error=invalid_scope&error_description=offline%0Aaccess", http.StatusFound)
+				}
+			},
+			wants:    []want{{"authorization endpoint", Fail, `back to redirect_url with error=invalid_scope "offline access"`}},
+			wantFail: true,
+		},
+		{
+			name: "redirected to an error page",
+			idp: func(f *fakeIDP) {
+				f.authorizeFn = func(w http.ResponseWriter, r *http.Request) {
+					http.Redirect(w, r, "/error?error=invalid_request&id=1", http.StatusFound)
+				}
+			},
+			wants: []want{{"authorization endpoint", Warn, "/error with error=invalid_request"}},
+		},
+		{
+			name: "login page served directly",
+			idp: func(f *fakeIDP) {
+				f.authorizeFn = func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("<html>Sign in</html>")) }
+			},
+			wants: []want{{"authorization endpoint", OK, "answered 200 with a page"}},
+		},
+		{
+			name: "authorization request mirrors the login",
+			idp: func(f *fakeIDP) {
+				f.authorizeFn = func(w http.ResponseWriter, r *http.Request) {
+					q := r.URL.Query()
+					if q.Get("scope") != "openid offline_access" || q.Get("prompt") != "consent" || q.Get("hd") != "example.com" ||
+						q.Get("claims") != `{"id_token":{"groups":null}}` || q.Get("nonce") == "" || len(q.Get("code_challenge")) != 43 {
+						http.Error(w, "unexpected "+r.URL.RawQuery, http.StatusBadRequest)
+						return
+					}
+					http.Redirect(w, r, "/login", http.StatusFound)
+				}
+			},
+			oidc: func(o *OIDC, _ *fakeIDP) {
+				o.Scopes, o.AuthParams, o.Claims = []string{"offline_access"}, map[string]string{"hd": "example.com"}, `{"id_token":{"groups":null}}`
+			},
+			wants: []want{{"authorization endpoint", OK, "/login"}},
+		},
+		{
 			name:  "no revocation endpoint",
 			idp:   func(f *fakeIDP) { f.tweak = func(d map[string]any) { delete(d, "revocation_endpoint") } },
 			wants: []want{{"revocation", Warn, "logout cannot revoke refresh tokens"}},
@@ -181,7 +226,7 @@ func TestOIDCChecks(t *testing.T) {
 			name:  "revocation disabled",
 			idp:   func(f *fakeIDP) { f.tweak = func(d map[string]any) { delete(d, "revocation_endpoint") } },
 			oidc:  func(o *OIDC, _ *fakeIDP) { o.DisableRevocation = true },
-			wants: []want{{"revocation", Skip, "disable_revocation"}},
+			wants: []want{{"revocation", Skip, "revoke_on_logout is off"}},
 		},
 		{
 			name:  "pkce not advertised",
@@ -282,7 +327,7 @@ func TestOIDCChecks(t *testing.T) {
 			name:  "userinfo disabled",
 			idp:   func(f *fakeIDP) { f.tweak = func(d map[string]any) { delete(d, "userinfo_endpoint") } },
 			oidc:  func(o *OIDC, _ *fakeIDP) { o.DisableUserInfo = true },
-			wants: []want{{"userinfo", Skip, "disable_userinfo"}},
+			wants: []want{{"userinfo", Skip, "userinfo is off"}},
 		},
 		{
 			name:     "public client the provider may refuse",
@@ -385,6 +430,36 @@ func TestRedis(t *testing.T) {
 	rep = runCheck(t, Config{Redis: []Redis{{Config: store.RedisConfig{URL: "redis://127.0.0.1:6379", Addrs: []string{"127.0.0.1:6379"}}}}})
 	if r := find(t, rep, "config"); r.Status != Fail {
 		t.Errorf("invalid config: %+v", r)
+	}
+}
+
+func TestRedisAnswers(t *testing.T) {
+	t.Parallel()
+	srv := redistest.StartStandalone(t)
+	rep := runCheck(t, Config{Redis: []Redis{{Config: store.RedisConfig{URL: srv.URL()}}}})
+	if r := find(t, rep, "ping"); r.Status != OK || !strings.Contains(r.Detail, "PONG in") || r.Component != "store "+srv.URL() {
+		t.Errorf("ping: %+v", r)
+	}
+	// Protect the private server with a password, then check with a
+	// wrong one and the right one.
+	const password = "redis-password-do-not-print"
+	admin, err := store.NewRedis(store.RedisConfig{URL: srv.URL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), hung)
+	defer cancel()
+	if err := admin.Client().ConfigSet(ctx, "requirepass", password).Err(); err != nil {
+		t.Fatal(err)
+	}
+	rep = runCheck(t, Config{Redis: []Redis{{Config: store.RedisConfig{URL: srv.URL(), Password: "wrong-" + password}}}})
+	if r := find(t, rep, "ping"); r.Status != Fail || !strings.Contains(r.Detail, "check the store's username and password") || strings.Contains(r.Detail, password) {
+		t.Errorf("ping with a wrong password: %+v", r)
+	}
+	rep = runCheck(t, Config{Redis: []Redis{{Config: store.RedisConfig{URL: strings.Replace(srv.URL(), "redis://", "redis://:"+password+"@", 1)}}}})
+	if r := find(t, rep, "ping"); r.Status != OK || strings.Contains(r.Component+r.Detail, password) {
+		t.Errorf("ping with the password in the URL: %+v", r)
 	}
 }
 
