@@ -86,13 +86,13 @@ func checkEndpointPrefix(p string) error {
 }
 
 // defaultJWTAlgorithms are accepted when an issuer lists none.
-var defaultJWTAlgorithms = []string{"RS256", "PS256", "ES256", "EdDSA"}
+var defaultJWTAlgorithms = []string{"RS256", "PS256", "ES256", "EdDSA", "Ed25519"}
 
 // hmacJWTAlgorithms are accepted only with an issuer's shared secret.
 var hmacJWTAlgorithms = []string{"HS256", "HS384", "HS512"}
 
 // asymmetricJWTAlgorithms are the public-key algorithms an issuer may list.
-var asymmetricJWTAlgorithms = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+var asymmetricJWTAlgorithms = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "Ed25519"}
 
 // check validates a trusted JWT issuer.
 func (j JWTIssuerConfig) check() error {

@@ -137,7 +137,8 @@ type JWTIssuerConfig struct {
 	JWKSURI string `json:"jwks_uri,omitempty"`
 	// Audiences: a token must name at least one in its `aud` claim. Required.
 	Audiences []string `json:"audiences,omitempty"`
-	// Algorithms accepted. Default: RS256 PS256 ES256 EdDSA. `none` is
+	// Algorithms accepted. Default: RS256 PS256 ES256 EdDSA Ed25519 (RFC
+	// 9864's name for EdDSA with Ed25519). `none` is
 	// never accepted.
 	Algorithms []string `json:"algorithms,omitempty"`
 	// ClockSkew tolerated on exp, nbf and iat, as a duration. Default
