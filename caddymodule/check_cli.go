@@ -11,7 +11,6 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
-	"github.com/portcullis-auth/portcullis/caddymodule/internal/jwtauth"
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/providercheck"
 )
 
@@ -82,7 +81,7 @@ type checkOptions struct {
 }
 
 // errChecksFailed is returned (exit status 1) when a check failed.
-var errChecksFailed = errors.New("check: a check failed")
+var errChecksFailed = errors.New("check: some checks failed")
 
 // runCheck runs `check` and returns its exit status: checkExitOK,
 // checkExitFailed (with an error wrapping errChecksFailed) or
@@ -116,7 +115,7 @@ func runCheck(ctx context.Context, o checkOptions, stdout, stderr io.Writer) (in
 		return checkExitFailed, fmt.Errorf("check: %w", err)
 	}
 	if rep.Failed() {
-		return checkExitFailed, fmt.Errorf("%w: %d of %d", errChecksFailed, rep.Count(providercheck.Fail), len(rep.Results))
+		return checkExitFailed, fmt.Errorf("%w (%d of %d; see the FAIL lines)", errChecksFailed, rep.Count(providercheck.Fail), len(rep.Results))
 	}
 	return checkExitOK, nil
 }
@@ -161,28 +160,13 @@ func (a *App) checkConfig() (providercheck.Config, error) {
 			return cfg, err
 		}
 		for _, c := range opts.Issuers {
-			cfg.JWT = append(cfg.JWT, providercheck.JWTIssuer{Issuer: c.Issuer, JWKSURI: c.JWKSURL, Algorithms: effectiveAlgorithms(c)})
+			cfg.JWT = append(cfg.JWT, providercheck.JWTIssuer{Issuer: c.Issuer, JWKSURI: c.JWKSURL, Algorithms: c.EffectiveAlgorithms()})
 			if len(c.SharedSecret) > 0 {
 				cfg.Secrets = append(cfg.Secrets, string(c.SharedSecret))
 			}
 		}
 	}
 	return cfg, nil
-}
-
-// effectiveAlgorithms is an issuer's allow-list with jwtauth's defaults
-// (jwtauth.Config.Algorithms): the default list without a shared
-// secret; HS256 alone with a secret and no key URL; both otherwise.
-func effectiveAlgorithms(c jwtauth.Config) []string {
-	switch {
-	case len(c.Algorithms) > 0:
-		return c.Algorithms
-	case len(c.SharedSecret) == 0:
-		return jwtauth.DefaultAlgorithms()
-	case c.JWKSURL == "" && c.DiscoveryURL == "":
-		return []string{"HS256"}
-	}
-	return append(jwtauth.DefaultAlgorithms(), "HS256")
 }
 
 // quietRedisLogger drops go-redis's own log lines.

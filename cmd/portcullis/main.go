@@ -2,7 +2,7 @@
 // Portcullis authentication gateway module: what
 // `xcaddy build --with github.com/portcullis-auth/portcullis/caddymodule`
 // produces. Every caddy subcommand works (run, validate, adapt, reload,
-// list-modules, version …), plus `portcullis apikey`.
+// list-modules, version …), plus `portcullis apikey` and `portcullis check`.
 package main
 
 import (
@@ -34,6 +34,8 @@ To run it, use:
 	- 'portcullis stop' to stop it through its admin endpoint
 	  (localhost:2019 unless the Caddyfile's admin option says otherwise);
 	- 'portcullis validate --config Caddyfile' to check a configuration;
+	- 'portcullis check --config Caddyfile' to test the identity provider,
+	  JWT issuers and Redis it names, online;
 	- 'portcullis apikey --help' to create and manage API keys.
 
 Every caddy subcommand works the same way under this name.`

@@ -96,6 +96,10 @@ var algorithms = map[string]algorithm{
 	"HS512":   {symmetric: true, minSecret: 64},
 }
 
+// EffectiveAlgorithms returns the issuer's algorithm allow-list with the
+// defaults applied (see Config.Algorithms), as the Verifier uses it.
+func (c Config) EffectiveAlgorithms() []string { return c.withDefaults().Algorithms }
+
 // withDefaults returns c with defaults filled in. Slices are copied, so
 // the result shares nothing mutable with c.
 func (c Config) withDefaults() Config {

@@ -131,46 +131,105 @@ func (f *fetcher) jwks(ctx context.Context, url string) (keys []verificationKey,
 	return keys, maxAge, hasMaxAge, err
 }
 
-// parseKeySet decodes a JWK Set and keeps the usable keys: public RSA (at
-// least 2048 bits), EC and Ed25519 keys for signatures. Keys that cannot
-// be parsed, symmetric keys, keys with private material and encryption
-// keys are skipped, so one odd key does not hide the others. An empty
-// result is an error: keeping the previous keys is better than trusting
-// none.
+// parseKeySet decodes a JWK Set and keeps the usable keys (see
+// ClassifyKeys), at most maxKeys. An empty result is an error: keeping
+// the previous keys is better than trusting none.
 func parseKeySet(body []byte) ([]verificationKey, error) {
+	usable, _, err := ClassifyKeys(body)
+	if err != nil {
+		return nil, err
+	}
+	if len(usable) == 0 {
+		return nil, errors.New("key set has no usable signing key")
+	}
+	keys := make([]verificationKey, 0, min(len(usable), maxKeys))
+	for _, k := range usable[:min(len(usable), maxKeys)] {
+		keys = append(keys, verificationKey{kid: k.KeyID, alg: k.Algorithm, key: k.Public})
+	}
+	return keys, nil
+}
+
+// Key is a usable signature verification key of a JWK Set.
+type Key struct {
+	// KeyID is the JWK's `kid`, "" when absent.
+	KeyID string
+	// Type is the JWK's `kty`.
+	Type string
+	// Algorithm is the JWK's `alg`, "" when unrestricted.
+	Algorithm string
+	// Public is a *rsa.PublicKey, *ecdsa.PublicKey or ed25519.PublicKey.
+	Public any
+}
+
+// Fits reports whether the key may verify a token signed with alg, by
+// the Verifier's rules: the key's type and curve match the algorithm
+// family, and its own alg, when set, is alg (EdDSA and Ed25519 name the
+// same signature for an Ed25519 key).
+func (k Key) Fits(alg string) bool {
+	return verificationKey{kid: k.KeyID, alg: k.Algorithm, key: k.Public}.fits(alg)
+}
+
+// SkippedKey is a member of a JWK Set that the Verifier ignores.
+type SkippedKey struct {
+	// KeyID, Type and Algorithm are the JWK's `kid`, `kty` and `alg`, as
+	// far as they read.
+	KeyID, Type, Algorithm string
+	// Why says why it is ignored.
+	Why string
+}
+
+// ClassifyKeys decodes a JWK Set (RFC 7517 §5) and sorts its members as
+// the Verifier does: public RSA keys of at least 2048 bits, EC and
+// Ed25519 keys meant for signatures are usable; keys that do not parse,
+// symmetric keys, keys with private material and encryption keys are
+// skipped (one odd key does not hide the others). Only a body that is
+// not a JWK Set is an error.
+func ClassifyKeys(body []byte) (usable []Key, skipped []SkippedKey, err error) {
 	var set struct {
 		Keys []json.RawMessage `json:"keys"`
 	}
 	if err := json.Unmarshal(body, &set); err != nil {
-		return nil, fmt.Errorf("decoding key set: %w", err)
+		return nil, nil, fmt.Errorf("decoding key set: %w", err)
 	}
-	var keys []verificationKey
 	for _, raw := range set.Keys {
+		var head struct {
+			Kid string `json:"kid"`
+			Kty string `json:"kty"`
+			Alg string `json:"alg"`
+			Use string `json:"use"`
+		}
+		_ = json.Unmarshal(raw, &head)
+		why := ""
 		var jwk jose.JSONWebKey
-		if err := jwk.UnmarshalJSON(raw); err != nil {
-			continue
-		}
-		if !jwk.Valid() || !jwk.IsPublic() || (jwk.Use != "" && jwk.Use != "sig") {
-			continue
-		}
-		switch k := jwk.Key.(type) {
-		case *rsa.PublicKey:
-			if k.N.BitLen() < minRSABits {
-				continue
-			}
-		case *ecdsa.PublicKey, ed25519.PublicKey:
+		perr := jwk.UnmarshalJSON(raw)
+		_, symmetric := jwk.Key.([]byte)
+		switch {
+		case perr == nil && symmetric:
+			why = "symmetric key"
+		case perr != nil || !jwk.Valid():
+			why = "does not parse"
+		case head.Use != "" && head.Use != "sig":
+			why = "use " + strconv.Quote(head.Use)
+		case !jwk.IsPublic():
+			why = "holds private key material"
 		default:
+			switch k := jwk.Key.(type) {
+			case *rsa.PublicKey:
+				if k.N.BitLen() < minRSABits {
+					why = fmt.Sprintf("RSA key of %d bits, less than %d", k.N.BitLen(), minRSABits)
+				}
+			case *ecdsa.PublicKey, ed25519.PublicKey:
+			default:
+				why = "unsupported key type"
+			}
+		}
+		if why != "" {
+			skipped = append(skipped, SkippedKey{KeyID: head.Kid, Type: head.Kty, Algorithm: head.Alg, Why: why})
 			continue
 		}
-		keys = append(keys, verificationKey{kid: jwk.KeyID, alg: jwk.Algorithm, key: jwk.Key})
-		if len(keys) == maxKeys {
-			break
-		}
+		usable = append(usable, Key{KeyID: jwk.KeyID, Type: head.Kty, Algorithm: jwk.Algorithm, Public: jwk.Key})
 	}
-	if len(keys) == 0 {
-		return nil, errors.New("key set has no usable signing key")
-	}
-	return keys, nil
+	return usable, skipped, nil
 }
 
 // cacheMaxAge reads the Cache-Control max-age of a response; no-store and

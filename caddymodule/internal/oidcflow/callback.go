@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -104,7 +105,8 @@ func (c *Client) callback(ctx context.Context, r *http.Request) (session.Login, 
 	if !constantTimeEqual(idt.nonce, fs.Nonce) {
 		return none, "", ErrNonceMismatch
 	}
-	if atHash, ok := idt.claims["at_hash"].(string); ok {
+	if v, present := idt.claims["at_hash"]; present {
+		atHash, _ := v.(string)
 		if err := verifyAccessTokenHash(idt.alg, atHash, tok.AccessToken); err != nil {
 			return none, "", c.trustError(componentIDToken, err)
 		}
@@ -160,9 +162,16 @@ func (c *Client) checkRefreshIssued(tok *oauth2.Token) {
 		c.problems.resolved(componentRefreshToken)
 		return
 	}
+	how := "access_type=offline"
+	if slices.Contains(c.cfg.Scopes, "offline_access") {
+		how = "scope offline_access"
+	}
+	if len(c.params.prompt) > 0 {
+		how += ", prompt " + strings.Join(c.params.prompt, " ")
+	}
 	c.problems.reportAs(componentRefreshToken, ReasonNoRefreshToken,
-		"the provider issued no refresh token although one was requested (scope offline_access, prompt "+
-			strings.Join(c.params.prompt, " ")+"): sessions will not be refreshed, so a revocation at the provider is noticed only when the session's absolute timeout ends it")
+		"the provider issued no refresh token although one was requested ("+how+
+			"): sessions will not be refreshed, so a revocation at the provider is noticed only when the session's absolute timeout ends it")
 }
 
 // trustError reports err (a token from the provider we could not trust)

@@ -169,6 +169,7 @@ func TestRootCause(t *testing.T) {
 		{name: "unavailable", err: fmt.Errorf("%w: discovery answered 503", ErrUnavailable), want: "discovery answered 503"},
 		{name: "id token", err: fmt.Errorf("%w: expired", ErrIDToken), want: "expired"},
 		{name: "userinfo subject", err: ErrUserInfoSubject, want: "sub differs from the ID token's"},
+		{name: "userinfo down", err: fmt.Errorf("%w: %w: UserInfo endpoint answered 503", ErrUserInfo, ErrUnavailable), want: "UserInfo endpoint answered 503"},
 		{name: "foreign", err: errors.New("plain"), want: "plain"},
 		{name: "first line only", err: fmt.Errorf("%w: one\ntwo", ErrUnavailable), want: "one"},
 		{name: "bounded", err: errors.New(strings.Repeat("x", 600)), want: strings.Repeat("x", 500)},

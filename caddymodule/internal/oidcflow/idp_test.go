@@ -531,6 +531,13 @@ func (idp *fakeIdP) revoked() []revocation {
 	return slices.Clone(idp.revocations)
 }
 
+// tokenAuths returns the client authentication of each token request.
+func (idp *fakeIdP) tokenAuths() []string {
+	idp.mu.Lock()
+	defer idp.mu.Unlock()
+	return slices.Clone(idp.tokenAuth)
+}
+
 // issuedSecrets returns the codes and tokens the provider issued.
 func (idp *fakeIdP) issuedSecrets() []string {
 	idp.mu.Lock()

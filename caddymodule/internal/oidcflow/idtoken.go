@@ -68,7 +68,7 @@ func (c *Client) verifyIDToken(ctx context.Context, p *provider, raw string) (*i
 	if err != nil {
 		return nil, err
 	}
-	if err := c.checkTokenClaims(claims, ErrIDToken, true); err != nil {
+	if err := c.checkTokenClaims(claims, ErrIDToken, true, true); err != nil {
 		return nil, err
 	}
 	sub, _ := claims["sub"].(string)
@@ -79,9 +79,25 @@ func (c *Client) verifyIDToken(ctx context.Context, p *provider, raw string) (*i
 	return &idToken{claims: claims, subject: sub, nonce: nonce, alg: alg}, nil
 }
 
-// checkTokenClaims checks iss, aud, azp, exp (required when needExp),
-// iat (required) and nbf of a token from the provider.
-func (c *Client) checkTokenClaims(claims map[string]any, bad error, needExp bool) error {
+// checkTokenClaims checks iss, aud and azp of a token from the
+// provider, then its times (see checkTimes).
+func (c *Client) checkTokenClaims(claims map[string]any, bad error, needExp, needIat bool) error {
+	if err := c.checkIssuerAudience(claims, bad); err != nil {
+		return err
+	}
+	aud, _ := audiences(claims["aud"])
+	azp, hasAzp := claims["azp"]
+	if hasAzp || len(aud) > 1 {
+		if s, _ := azp.(string); s != c.cfg.ClientID {
+			return fmt.Errorf("%w: azp does not name this client", bad)
+		}
+	}
+	return c.checkTimes(claims, bad, needExp, needIat)
+}
+
+// checkIssuerAudience checks that iss is the issuer, byte for byte, and
+// that aud names this client.
+func (c *Client) checkIssuerAudience(claims map[string]any, bad error) error {
 	if iss, _ := claims["iss"].(string); iss != c.cfg.Issuer {
 		return fmt.Errorf("%w: iss %q is not the configured issuer", bad, short(iss))
 	}
@@ -89,12 +105,13 @@ func (c *Client) checkTokenClaims(claims map[string]any, bad error, needExp bool
 	if !ok || !slices.Contains(aud, c.cfg.ClientID) {
 		return fmt.Errorf("%w: aud does not name this client", bad)
 	}
-	azp, hasAzp := claims["azp"]
-	if hasAzp || len(aud) > 1 {
-		if s, _ := azp.(string); s != c.cfg.ClientID {
-			return fmt.Errorf("%w: azp does not name this client", bad)
-		}
-	}
+	return nil
+}
+
+// checkTimes checks exp (required when needExp; not past), iat
+// (required when needIat; not in the future) and nbf, with the clock
+// skew.
+func (c *Client) checkTimes(claims map[string]any, bad error, needExp, needIat bool) error {
 	now := c.now()
 	exp, hasExp, err := numericDate(claims, "exp")
 	switch {
@@ -109,9 +126,9 @@ func (c *Client) checkTokenClaims(claims map[string]any, bad error, needExp bool
 	switch {
 	case err != nil:
 		return fmt.Errorf("%w: %v", bad, err)
-	case !hasIat:
+	case !hasIat && needIat:
 		return fmt.Errorf("%w: no iat", bad)
-	case iat.After(now.Add(c.skew)):
+	case hasIat && iat.After(now.Add(c.skew)):
 		return fmt.Errorf("%w: issued in the future (iat); check the clocks or clock_skew", bad)
 	}
 	nbf, hasNbf, err := numericDate(claims, "nbf")

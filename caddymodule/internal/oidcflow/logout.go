@@ -90,7 +90,9 @@ func (c *Client) VerifyLogoutToken(ctx context.Context, raw string) (*LogoutToke
 		return nil, fmt.Errorf("%w: issued too long ago", ErrLogoutToken)
 	}
 	// Remember the jti for as long as the token would be accepted.
-	ttl := max(lt.expiry.Sub(now), lt.IssuedAt.Add(c.cfg.LogoutTokenMaxAge).Sub(now)) + c.skew
+	// Plus a second: the store refuses a zero TTL (iat exactly
+	// LogoutTokenMaxAge ago, no exp, no skew).
+	ttl := max(lt.expiry.Sub(now), lt.IssuedAt.Add(c.cfg.LogoutTokenMaxAge).Sub(now), 0) + c.skew + time.Second
 	fresh, err := c.cfg.Store.SetNX(ctx, c.jtiKey(lt.Issuer, lt.jti), []byte{1}, ttl)
 	if err != nil {
 		return nil, fmt.Errorf("%w: recording logout token: %w", ErrUnavailable, err)
@@ -124,7 +126,7 @@ func (c *Client) verifyLogoutClaims(ctx context.Context, p *provider, raw string
 	if err != nil {
 		return nil, err
 	}
-	if err := c.checkTokenClaims(claims, ErrLogoutToken, false); err != nil {
+	if err := c.checkTokenClaims(claims, ErrLogoutToken, false, true); err != nil {
 		return nil, err
 	}
 	if _, ok := claims["nonce"]; ok {

@@ -85,6 +85,27 @@ func DiscoveryURL(issuer string) string {
 // ErrUnavailable when trying again may help (timeouts, refused
 // connections, 5xx, 429). Their text names the cause and never a secret.
 func FetchMetadata(ctx context.Context, client *http.Client, issuer string) (*Metadata, error) {
+	m, err := FetchDiscovery(ctx, client, issuer)
+	if err != nil {
+		return nil, err
+	}
+	u := DiscoveryURL(issuer)
+	for _, ep := range []struct{ name, url string }{
+		{"authorization_endpoint", m.AuthorizationEndpoint},
+		{"token_endpoint", m.TokenEndpoint},
+	} {
+		if !absoluteHTTP(ep.url) {
+			return nil, fmt.Errorf("%w: discovery document %s: %s %q is not an absolute http(s) URL", ErrMisconfigured, u, ep.name, ep.url)
+		}
+	}
+	return m, nil
+}
+
+// FetchDiscovery is FetchMetadata for an issuer of bearer tokens only:
+// the document must name the issuer byte for byte and an absolute
+// jwks_uri; the login endpoints may be absent (RFC 8414 servers that
+// only issue tokens). Optional endpoints present must be absolute.
+func FetchDiscovery(ctx context.Context, client *http.Client, issuer string) (*Metadata, error) {
 	u := DiscoveryURL(issuer)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
@@ -114,25 +135,17 @@ func FetchMetadata(ctx context.Context, client *http.Client, issuer string) (*Me
 		return nil, fmt.Errorf("%w: discovery document %s is not valid JSON: %v", ErrMisconfigured, u, err)
 	}
 	if m.Issuer != issuer {
-		hint := ""
-		if strings.TrimSuffix(m.Issuer, "/") == strings.TrimSuffix(issuer, "/") {
-			hint = " (only a trailing slash differs: write the issuer exactly as the provider does)"
-		}
-		return nil, fmt.Errorf("%w: issuer mismatch: configured %q, the provider's discovery document says %q%s", ErrMisconfigured, issuer, m.Issuer, hint)
+		return nil, fmt.Errorf("%w: %w", ErrMisconfigured, &IssuerMismatchError{Configured: issuer, Discovered: m.Issuer})
 	}
-	for _, ep := range []struct{ name, url string }{
-		{"authorization_endpoint", m.AuthorizationEndpoint},
-		{"token_endpoint", m.TokenEndpoint},
-		{"jwks_uri", m.JWKSURI},
-	} {
-		if !absoluteHTTP(ep.url) {
-			return nil, fmt.Errorf("%w: discovery document %s: %s %q is not an absolute http(s) URL", ErrMisconfigured, u, ep.name, ep.url)
-		}
+	if !absoluteHTTP(m.JWKSURI) {
+		return nil, fmt.Errorf("%w: discovery document %s: jwks_uri %q is not an absolute http(s) URL", ErrMisconfigured, u, m.JWKSURI)
 	}
 	for _, ep := range []struct {
 		name string
 		url  *string
 	}{
+		{"authorization_endpoint", &m.AuthorizationEndpoint},
+		{"token_endpoint", &m.TokenEndpoint},
 		{"userinfo_endpoint", &m.UserinfoEndpoint},
 		{"end_session_endpoint", &m.EndSessionEndpoint},
 		{"revocation_endpoint", &m.RevocationEndpoint},
@@ -142,6 +155,26 @@ func FetchMetadata(ctx context.Context, client *http.Client, issuer string) (*Me
 		}
 	}
 	return &m, nil
+}
+
+// IssuerMismatchError is the discovery failure of a configured issuer
+// that is not, byte for byte, the issuer the provider's discovery
+// document names (OpenID Connect Discovery 1.0 §4.3). FetchMetadata
+// wraps it with ErrMisconfigured.
+type IssuerMismatchError struct {
+	// Configured is the issuer in the configuration.
+	Configured string
+	// Discovered is the issuer the discovery document names.
+	Discovered string
+}
+
+// Error implements error, with a hint when only a trailing slash differs.
+func (e *IssuerMismatchError) Error() string {
+	hint := ""
+	if strings.TrimSuffix(e.Discovered, "/") == strings.TrimSuffix(e.Configured, "/") {
+		hint = " (only a trailing slash differs: write the issuer exactly as the provider does)"
+	}
+	return fmt.Sprintf("issuer mismatch: configured %q, the provider's discovery document says %q%s", e.Configured, e.Discovered, hint)
 }
 
 // SupportsRefresh reports whether the document says refresh tokens can

@@ -85,7 +85,7 @@ func (p *problems) resolved(component string) {
 // Reason already says.
 func rootCause(err error) string {
 	s := err.Error()
-	for _, sentinel := range []error{ErrMisconfigured, ErrUnavailable, ErrExchange, ErrIDToken, ErrUserInfo} {
+	for _, sentinel := range []error{ErrUserInfo, ErrMisconfigured, ErrUnavailable, ErrExchange, ErrIDToken} { // outermost first
 		if errors.Is(err, sentinel) {
 			if rest, ok := strings.CutPrefix(s, sentinel.Error()+": "); ok {
 				s = rest

@@ -54,6 +54,12 @@ func (c *Client) Refresh(ctx context.Context, subject string, cur session.Tokens
 	rawID, _ := tok.Extra("id_token").(string)
 	if rawID != "" {
 		idt, err := c.verifyIDToken(ctx, p, rawID)
+		if err != nil && errors.Is(err, ErrUnavailable) {
+			// The keys cannot be fetched: keep the renewed tokens (the old
+			// refresh token may be spent), without the unverified ID
+			// token, and the claims as they were.
+			return out, nil
+		}
 		if err != nil {
 			return none, fmt.Errorf("oidcflow: refresh: %w", c.trustError(componentIDToken, err))
 		}

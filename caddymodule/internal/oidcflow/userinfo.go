@@ -104,11 +104,13 @@ func (c *Client) userInfo(ctx context.Context, p *provider, tok *oauth2.Token) (
 		if err != nil {
 			return nil, err
 		}
-		if iss, _ := claims["iss"].(string); iss != c.cfg.Issuer {
-			return nil, fmt.Errorf("%w: signed UserInfo from another issuer", ErrUserInfo)
+		// OIDC Core §5.3.2: a signed response carries iss and aud; its
+		// times, when present, are checked like a token's.
+		if err := c.checkIssuerAudience(claims, ErrUserInfo); err != nil {
+			return nil, fmt.Errorf("%w (signed UserInfo from another issuer or for another audience)", err)
 		}
-		if aud, ok := audiences(claims["aud"]); !ok || !slices.Contains(aud, c.cfg.ClientID) {
-			return nil, fmt.Errorf("%w: signed UserInfo for another audience", ErrUserInfo)
+		if err := c.checkTimes(claims, ErrUserInfo, false, false); err != nil {
+			return nil, err
 		}
 		return claims, nil
 	}

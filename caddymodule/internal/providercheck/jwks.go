@@ -4,9 +4,7 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/ed25519"
-	"crypto/elliptic"
 	"crypto/rsa"
-	"encoding/json"
 	"fmt"
 	"io"
 	"mime"
@@ -15,30 +13,23 @@ import (
 	"strings"
 	"time"
 
-	jose "github.com/go-jose/go-jose/v4"
+	"github.com/portcullis-auth/portcullis/caddymodule/internal/jwtauth"
 )
 
 // maxJWKSBytes bounds a key set, as the gateway does.
 const maxJWKSBytes = 1 << 20
 
-// minRSABits is the smallest RSA key the gateway uses (RFC 7518 §3.3).
-const minRSABits = 2048
-
-// acceptedAlgs are the signature algorithms the gateway accepts for ID
-// tokens and logout tokens: asymmetric only. none and HS* never are.
-var acceptedAlgs = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "Ed25519"}
-
-// jwk is one key of a key set, as the report describes it.
+// jwk is one key of a key set, as the report describes it: a usable
+// key, or one the gateway skips and why.
 type jwk struct {
-	kid, kty, alg string
-	key           any    // *rsa.PublicKey, *ecdsa.PublicKey or ed25519.PublicKey; nil when unusable
-	why           string // why the key is unusable
+	jwtauth.Key
+	why string // why the key is unusable; "" for a usable one
 }
 
 // describe names a key: type and size or curve, alg, kid.
 func (k jwk) describe() string {
-	parts := []string{k.kty}
-	switch key := k.key.(type) {
+	parts := []string{k.Type}
+	switch key := k.Public.(type) {
 	case *rsa.PublicKey:
 		parts[0] = fmt.Sprintf("RSA-%d", key.N.BitLen())
 	case *ecdsa.PublicKey:
@@ -46,10 +37,10 @@ func (k jwk) describe() string {
 	case ed25519.PublicKey:
 		parts[0] = "OKP-Ed25519"
 	}
-	if k.alg != "" {
-		parts = append(parts, k.alg)
+	if k.Algorithm != "" {
+		parts = append(parts, k.Algorithm)
 	}
-	kid := k.kid
+	kid := k.KeyID
 	if kid == "" {
 		kid = "(none)"
 	}
@@ -57,32 +48,8 @@ func (k jwk) describe() string {
 	return strings.Join(parts, " ")
 }
 
-// fits reports whether k may verify alg, by the gateway's rules: its
-// type and curve match the algorithm and its own alg, when set, is alg
-// (EdDSA and Ed25519 name the same signature).
-func (k jwk) fits(alg string) bool {
-	if k.alg != "" && k.alg != alg && !(isEdDSA(k.alg) && isEdDSA(alg)) {
-		return false
-	}
-	switch key := k.key.(type) {
-	case *rsa.PublicKey:
-		return strings.HasPrefix(alg, "RS") || strings.HasPrefix(alg, "PS")
-	case *ecdsa.PublicKey:
-		switch alg {
-		case "ES256":
-			return key.Curve == elliptic.P256()
-		case "ES384":
-			return key.Curve == elliptic.P384()
-		case "ES512":
-			return key.Curve == elliptic.P521()
-		}
-	case ed25519.PublicKey:
-		return isEdDSA(alg)
-	}
-	return false
-}
-
-func isEdDSA(alg string) bool { return alg == "EdDSA" || alg == "Ed25519" }
+// fits reports whether k may verify alg, by the gateway's rules.
+func (k jwk) fits(alg string) bool { return k.why == "" && k.Fits(alg) }
 
 // keySet is a fetched key set.
 type keySet struct {
@@ -158,56 +125,18 @@ func fetchKeySet(ctx context.Context, client *http.Client, timeout time.Duration
 }
 
 // parseKeySet sorts a JWK Set's keys into usable and unusable, by the
-// gateway's rules: public RSA keys of at least 2048 bits, EC and Ed25519
-// keys, for signatures.
+// gateway's own rules (jwtauth.ClassifyKeys).
 func parseKeySet(body []byte) (keySet, error) {
-	var set struct {
-		Keys []json.RawMessage `json:"keys"`
-	}
-	if err := json.Unmarshal(body, &set); err != nil {
+	usable, skipped, err := jwtauth.ClassifyKeys(body)
+	if err != nil {
 		return keySet{}, fmt.Errorf("not a JWK Set (RFC 7517 §5): %w", err)
 	}
 	var ks keySet
-	for _, raw := range set.Keys {
-		var head struct {
-			Kid string `json:"kid"`
-			Kty string `json:"kty"`
-			Alg string `json:"alg"`
-			Use string `json:"use"`
-		}
-		_ = json.Unmarshal(raw, &head)
-		k := jwk{kid: head.Kid, kty: head.Kty, alg: head.Alg}
-		var jk jose.JSONWebKey
-		err := jk.UnmarshalJSON(raw)
-		_, symmetric := jk.Key.([]byte)
-		switch {
-		case err == nil && symmetric:
-			k.why = "symmetric key"
-		case err != nil || !jk.Valid():
-			k.why = "does not parse"
-		case head.Use != "" && head.Use != "sig":
-			k.why = "use " + quoteText(head.Use)
-		case !jk.IsPublic():
-			k.why = "holds private key material"
-		default:
-			switch key := jk.Key.(type) {
-			case *rsa.PublicKey:
-				if key.N.BitLen() < minRSABits {
-					k.why = fmt.Sprintf("RSA key of %d bits, less than %d", key.N.BitLen(), minRSABits)
-					break
-				}
-				k.key = key
-			case *ecdsa.PublicKey, ed25519.PublicKey:
-				k.key = key
-			default:
-				k.why = "unsupported key type"
-			}
-		}
-		if k.key != nil {
-			ks.usable = append(ks.usable, k)
-		} else {
-			ks.unusable = append(ks.unusable, k)
-		}
+	for _, k := range usable {
+		ks.usable = append(ks.usable, jwk{Key: k})
+	}
+	for _, k := range skipped {
+		ks.unusable = append(ks.unusable, jwk{Key: jwtauth.Key{KeyID: k.KeyID, Type: k.Type, Algorithm: k.Algorithm}, why: k.Why})
 	}
 	if len(ks.usable) == 0 {
 		if len(ks.unusable) == 0 {

@@ -2,6 +2,7 @@ package providercheck
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
@@ -31,12 +32,13 @@ func checkJWT(ctx context.Context, j JWTIssuer, client *http.Client, timeout tim
 	jwksURI := j.JWKSURI
 	if jwksURI == "" {
 		dctx, cancel := context.WithTimeout(ctx, timeout)
-		m, err := oidcflow.FetchMetadata(dctx, client, j.Issuer)
+		m, err := oidcflow.FetchDiscovery(dctx, client, j.Issuer)
 		cancel()
 		du := oidcflow.DiscoveryURL(j.Issuer)
 		if err != nil {
 			cause := providerCause(err)
-			if strings.Contains(cause, "issuer mismatch") {
+			var mismatch *oidcflow.IssuerMismatchError
+			if errors.As(err, &mismatch) {
 				rs.ok("discovery", "fetched %s", du)
 				rs.fail("issuer", "%s", cause)
 			} else {

@@ -30,7 +30,7 @@ func (o *oidcCheck) run(ctx context.Context) []Result {
 	if !slices.Contains(o.cfg.Scopes, "openid") {
 		o.cfg.Scopes = append([]string{"openid"}, o.cfg.Scopes...)
 	}
-	if len(o.cfg.Prompt) == 0 && o.offline() {
+	if len(o.cfg.Prompt) == 0 && slices.Contains(o.cfg.Scopes, "offline_access") { // as oidcflow does
 		o.cfg.Prompt = []string{"consent"}
 	}
 	if o.cfg.EndpointPrefix == "" {
@@ -72,9 +72,9 @@ func (o *oidcCheck) discover(ctx context.Context) bool {
 	m, err := oidcflow.FetchMetadata(ctx, o.client, o.cfg.Issuer)
 	if err != nil {
 		cause := providerCause(err)
-		// FetchMetadata compares the issuers once it has the document;
-		// its mismatch error is the one that says "issuer mismatch".
-		if strings.Contains(cause, "issuer mismatch") {
+		// FetchMetadata compares the issuers once it has the document.
+		var mismatch *oidcflow.IssuerMismatchError
+		if errors.As(err, &mismatch) {
 			o.rs.ok("discovery", "fetched %s", du)
 			o.rs.fail("issuer", "%s", cause)
 		} else {
@@ -204,11 +204,18 @@ func (o *oidcCheck) checkRefresh() {
 	case !o.offline():
 		o.rs.ok(check, "offline_access is not requested: sessions end at their timeouts and are not re-checked at the provider")
 	case !o.meta.SupportsRefresh():
-		o.rs.warn(check, "offline_access is requested but the provider does not list the refresh_token grant (grant_types_supported: %s): sessions will not be refreshed", strings.Join(o.meta.GrantTypesSupported, " "))
+		o.rs.warn(check, "a refresh token is requested but the provider does not list the refresh_token grant (grant_types_supported: %s): sessions will not be refreshed", strings.Join(o.meta.GrantTypesSupported, " "))
 	case slices.Contains(o.cfg.Scopes, "offline_access") && len(scopes) > 0 && !slices.Contains(scopes, "offline_access"):
 		o.rs.warn(check, "offline_access is requested but not in the provider's scopes_supported: it may refuse the scope or issue no refresh token (some providers want a parameter such as access_type=offline instead)")
 	default:
-		o.rs.ok(check, "offline_access is requested (prompt %s) and the provider offers the refresh_token grant", strings.Join(o.cfg.Prompt, " "))
+		asked := "offline_access is requested"
+		if !slices.Contains(o.cfg.Scopes, "offline_access") {
+			asked = "access_type=offline is requested"
+		}
+		if len(o.cfg.Prompt) > 0 {
+			asked += " (prompt " + strings.Join(o.cfg.Prompt, " ") + ")"
+		}
+		o.rs.ok(check, "%s and the provider offers the refresh_token grant", asked)
 	}
 }
 

@@ -3,16 +3,12 @@ package providercheck
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
-
-	"github.com/portcullis-auth/portcullis/caddymodule/internal/store"
-	"github.com/portcullis-auth/portcullis/caddymodule/redistest"
 )
 
 // hung bounds a check that should end by itself: long enough to mean
@@ -300,6 +296,11 @@ func TestOIDCChecks(t *testing.T) {
 			wants: []want{{"refresh", Warn, "does not list the refresh_token grant"}},
 		},
 		{
+			name:  "access_type offline",
+			oidc:  func(o *OIDC, _ *fakeIDP) { o.AuthParams = map[string]string{"access_type": "offline"} },
+			wants: []want{{"refresh", OK, "access_type=offline is requested and"}},
+		},
+		{
 			name:  "offline access",
 			oidc:  func(o *OIDC, _ *fakeIDP) { o.Scopes = []string{"openid", "offline_access"} },
 			wants: []want{{"refresh", OK, "prompt consent"}},
@@ -384,181 +385,5 @@ func TestHealthyReportHasNoWarnings(t *testing.T) {
 	}
 	if want := "oidc " + f.issuer(); rep.Results[0].Component != want {
 		t.Errorf("component %q, want %q", rep.Results[0].Component, want)
-	}
-}
-
-// TestSecretsNeverPrinted: a client secret that providers echo and a
-// Redis password in a URL never reach the text or JSON report.
-func TestSecretsNeverPrinted(t *testing.T) {
-	t.Parallel()
-	const redisPassword = "redis-password-do-not-print"
-	const extra = "session-key-do-not-print"
-	// A provider that echoes the credentials it got in its error.
-	f := startFakeIDP(t, func(f *fakeIDP) { f.echoSecret = true })
-	srv := f.issuer()
-	rep := runCheck(t, Config{
-		OIDC:    &OIDC{Issuer: srv, ClientID: fakeClientID, ClientSecret: fakeSecret, RedirectURL: testRedirect},
-		Redis:   []Redis{{Config: store.RedisConfig{URL: "redis://:" + redisPassword + "@127.0.0.1:1/0", Password: redisPassword}}},
-		Secrets: []string{extra},
-		Timeout: 5 * time.Second,
-	})
-	var js bytes.Buffer
-	if err := rep.WriteJSON(&js); err != nil {
-		t.Fatal(err)
-	}
-	out := text(t, rep) + js.String()
-	for _, s := range []string{fakeSecret, redisPassword, extra} {
-		if strings.Contains(out, s) {
-			t.Errorf("the report shows a secret (%.10s…):\n%s", s, out)
-		}
-	}
-	if !strings.Contains(out, "[redacted]") {
-		t.Errorf("the echoing provider's answer was not redacted, or not shown:\n%s", out)
-	}
-	if r := find(t, rep, "ping"); r.Status != Fail || !strings.Contains(r.Component, "store redis://127.0.0.1:1/0") {
-		t.Errorf("ping: %+v", r)
-	}
-}
-
-func TestRedis(t *testing.T) {
-	t.Parallel()
-	rep := runCheck(t, Config{Redis: []Redis{{Name: "nowhere", Config: store.RedisConfig{URL: "redis://127.0.0.1:1/0"}}}, Timeout: 5 * time.Second})
-	r := find(t, rep, "ping")
-	if r.Status != Fail || r.Component != "store nowhere" || !strings.Contains(r.Detail, "connection refused") || !strings.Contains(r.Detail, "is Redis running") {
-		t.Errorf("unreachable Redis: %+v", r)
-	}
-	rep = runCheck(t, Config{Redis: []Redis{{Config: store.RedisConfig{URL: "redis://127.0.0.1:6379", Addrs: []string{"127.0.0.1:6379"}}}}})
-	if r := find(t, rep, "config"); r.Status != Fail {
-		t.Errorf("invalid config: %+v", r)
-	}
-}
-
-func TestRedisAnswers(t *testing.T) {
-	t.Parallel()
-	srv := redistest.StartStandalone(t)
-	rep := runCheck(t, Config{Redis: []Redis{{Config: store.RedisConfig{URL: srv.URL()}}}})
-	if r := find(t, rep, "ping"); r.Status != OK || !strings.Contains(r.Detail, "PONG in") || r.Component != "store "+srv.URL() {
-		t.Errorf("ping: %+v", r)
-	}
-	// Protect the private server with a password, then check with a
-	// wrong one and the right one.
-	const password = "redis-password-do-not-print"
-	admin, err := store.NewRedis(store.RedisConfig{URL: srv.URL()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), hung)
-	defer cancel()
-	if err := admin.Client().ConfigSet(ctx, "requirepass", password).Err(); err != nil {
-		t.Fatal(err)
-	}
-	rep = runCheck(t, Config{Redis: []Redis{{Config: store.RedisConfig{URL: srv.URL(), Password: "wrong-" + password}}}})
-	if r := find(t, rep, "ping"); r.Status != Fail || !strings.Contains(r.Detail, "check the store's username and password") || strings.Contains(r.Detail, password) {
-		t.Errorf("ping with a wrong password: %+v", r)
-	}
-	rep = runCheck(t, Config{Redis: []Redis{{Config: store.RedisConfig{URL: strings.Replace(srv.URL(), "redis://", "redis://:"+password+"@", 1)}}}})
-	if r := find(t, rep, "ping"); r.Status != OK || strings.Contains(r.Component+r.Detail, password) {
-		t.Errorf("ping with the password in the URL: %+v", r)
-	}
-}
-
-func TestDescribeRedis(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name string
-		cfg  store.RedisConfig
-		want string
-	}{
-		{"url with password", store.RedisConfig{URL: "rediss://user:pw@redis.example.com:6380/2"}, "rediss://redis.example.com:6380/2"},
-		{"cluster", store.RedisConfig{Addrs: []string{"a:1", "b:2"}, Cluster: true}, "cluster a:1,b:2"},
-		{"sentinel", store.RedisConfig{Addrs: []string{"s:26379"}, MasterName: "mymaster"}, "sentinel s:26379 master mymaster"},
-		{"unparsable", store.RedisConfig{URL: "redis://:p%zz@host"}, "redis://(unparsable URL)"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			if got := describeRedis(tt.cfg); got != tt.want {
-				t.Errorf("describeRedis = %q, want %q", got, tt.want)
-			}
-		})
-	}
-}
-
-func TestJWTIssuers(t *testing.T) {
-	t.Parallel()
-	f := startFakeIDP(t, func(f *fakeIDP) { f.keys = []jose.JSONWebKey{rsaJWK(t, "r1", "RS256"), ecJWK(t, "e1")} })
-	tests := []struct {
-		name  string
-		j     JWTIssuer
-		wants []want
-		fail  bool
-	}{
-		{"discovery", JWTIssuer{Issuer: f.issuer(), Algorithms: []string{"RS256", "ES256"}},
-			[]want{{"discovery", OK, "byte for byte"}, {"jwks", OK, "2 usable keys: RSA-2048 RS256 kid=r1, EC-P-256 ES256 kid=e1"}, {"algorithms", OK, "verify RS256 ES256"}}, false},
-		{"jwks_uri", JWTIssuer{Issuer: "https://tokens.example.com", JWKSURI: f.issuer() + "/keys", Algorithms: []string{"RS256", "ES256"}},
-			[]want{{"jwks", OK, "2 usable keys"}}, false},
-		{"a key's algorithm not allowed", JWTIssuer{Issuer: f.issuer(), Algorithms: []string{"RS256"}},
-			[]want{{"algorithms", Warn, "EC-P-256 ES256 kid=e1 would be refused"}}, false},
-		{"no key fits", JWTIssuer{Issuer: f.issuer(), Algorithms: []string{"PS384x", "ES384"}},
-			[]want{{"algorithms", Fail, "no key fits"}}, true},
-		{"shared secret only", JWTIssuer{Issuer: "https://hs.example.com", Algorithms: []string{"HS256"}},
-			[]want{{"keys", Skip, "no keys to fetch"}}, false},
-		{"trailing slash", JWTIssuer{Issuer: f.issuer() + "/", Algorithms: []string{"RS256"}},
-			[]want{{"issuer", Fail, "only a trailing slash differs"}, {"jwks", Skip, ""}}, true},
-		{"jwks 404", JWTIssuer{Issuer: "https://tokens.example.com", JWKSURI: f.issuer() + "/nokeys", Algorithms: []string{"RS256"}},
-			[]want{{"jwks", Fail, "404"}}, true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			rep := runCheck(t, Config{JWT: []JWTIssuer{tt.j}})
-			for _, w := range tt.wants {
-				r := find(t, rep, w.check)
-				if r.Status != w.status || !strings.Contains(r.Detail, w.detail) || r.Component != "jwt "+tt.j.Issuer {
-					t.Errorf("%s: got %s %s %q, want %s containing %q\n%s", w.check, r.Component, r.Status, r.Detail, w.status, w.detail, text(t, rep))
-				}
-			}
-			if rep.Failed() != tt.fail {
-				t.Errorf("Failed() = %v, want %v\n%s", rep.Failed(), tt.fail, text(t, rep))
-			}
-		})
-	}
-}
-
-func TestReportOutput(t *testing.T) {
-	t.Parallel()
-	rep := Report{Results: []Result{
-		{Component: "store redis://r:6379", Check: "ping", Status: OK, Detail: "PONG"},
-		{Component: "oidc https://idp", Check: "issuer", Status: Fail, Detail: "mismatch"},
-		{Component: "oidc https://idp", Check: "revocation", Status: Warn, Detail: "none"},
-	}}
-	want := "OK    store redis://r:6379 ping: PONG\n\nFAIL  oidc https://idp issuer: mismatch\nWARN  oidc https://idp revocation: none\n\n" +
-		"summary: 3 checks: 1 OK, 1 WARN, 1 FAIL, 0 SKIP: fix the FAIL lines\n"
-	if got := text(t, rep); got != want {
-		t.Errorf("text:\n%s\nwant:\n%s", got, want)
-	}
-	var js bytes.Buffer
-	if err := rep.WriteJSON(&js); err != nil {
-		t.Fatal(err)
-	}
-	var back []map[string]string
-	if err := json.Unmarshal(js.Bytes(), &back); err != nil || len(back) != 3 || back[1]["status"] != "FAIL" || back[1]["component"] != "oidc https://idp" || back[1]["check"] != "issuer" || back[1]["detail"] != "mismatch" {
-		t.Errorf("json: %v %s", err, js.String())
-	}
-	js.Reset()
-	if err := (Report{}).WriteJSON(&js); err != nil || strings.TrimSpace(js.String()) != "[]" {
-		t.Errorf("empty json: %v %q", err, js.String())
-	}
-}
-
-func TestQuoteText(t *testing.T) {
-	t.Parallel()
-	if got := quoteText("a\r\n\tb\x1b[31m  c"); got != "a b [31m c" {
-		t.Errorf("control characters: %q", got)
-	}
-	long := strings.Repeat("é", 200)
-	if got := quoteText(long); len(got) > maxQuoted+len("…") || !strings.HasSuffix(got, "…") || !strings.HasPrefix(got, "é") {
-		t.Errorf("long: %q", got)
 	}
 }

@@ -27,7 +27,6 @@ func checkRedis(ctx context.Context, r Redis, timeout time.Duration) []Result {
 	rc.DialTimeout = max(rc.DialTimeout, timeout)
 	rc.ReadTimeout = max(rc.ReadTimeout, timeout)
 	rc.WriteTimeout = max(rc.WriteTimeout, timeout)
-	rc.PoolSize = 0
 	st, err := store.NewRedis(rc)
 	if err != nil {
 		rs.fail("config", "%v", err)
