@@ -17,7 +17,7 @@ import (
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/assertion"
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/audit"
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/jwtauth"
-	"github.com/portcullis-auth/portcullis/caddymodule/internal/oidcflow"
+	"github.com/portcullis-auth/portcullis/caddymodule/internal/pages"
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/policy"
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/ratelimit"
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/session"
@@ -38,12 +38,26 @@ type App struct {
 	Session *SessionConfig `json:"session,omitempty"`
 	// OIDC configures browser login at an OpenID Connect provider.
 	OIDC *OIDCConfig `json:"oidc,omitempty"`
+	// OIDCProviders configures browser login at several OpenID Connect
+	// providers, each with a Name (the Caddyfile's `oidc <name> <issuer>`);
+	// a login then offers a chooser unless the route or the user's email
+	// domain picks one. Not together with OIDC.
+	OIDCProviders []*OIDCConfig `json:"oidc_providers,omitempty"`
 	// JWT lists the issuers whose bearer JWTs are trusted.
 	JWT []JWTIssuerConfig `json:"jwt,omitempty"`
 	// APIKeys configures API keys.
 	APIKeys *APIKeysConfig `json:"api_keys,omitempty"`
 	// Scopes declares scope implications.
 	Scopes []ScopeConfig `json:"scopes,omitempty"`
+	// KnownScopes declares scopes that imply nothing and that nothing
+	// implies, so grants may name them (see GrantConfig).
+	KnownScopes []string `json:"known_scopes,omitempty"`
+	// Grants give scopes to sessions and JWTs by group or claim.
+	Grants []GrantConfig `json:"grants,omitempty"`
+	// MFA requires a second factor of some principals.
+	MFA *MFAConfig `json:"mfa,omitempty"`
+	// IdentityGroups limits the groups sent upstream. Default: all.
+	IdentityGroups *IdentityGroupsConfig `json:"identity_groups,omitempty"`
 	// RateLimits declares rate-limit zones that routes apply by name.
 	RateLimits []RateLimitZoneConfig `json:"rate_limits,omitempty"`
 	// Resources declares protected resources (RFC 9728) such as MCP servers.
@@ -62,6 +76,7 @@ type App struct {
 	registry       *apikey.Registry
 	apiKeyHeader   string
 	implications   *policy.Implications
+	authz          *appAuthz
 	zones          map[string]ratelimit.Zone
 	sessionKeys    [][]byte
 	endpointPrefix string
@@ -73,7 +88,8 @@ type App struct {
 	verifier       *jwtauth.Verifier
 	verifierKey    string
 	sessions       *session.Manager
-	oidc           *oidcflow.Client
+	sso            *loginProviders
+	pages          *pages.Set
 	audit          *zap.Logger
 	logger         *zap.Logger
 }
@@ -142,12 +158,24 @@ func (a *App) compile() error {
 			return err
 		}
 	}
-	if a.OIDC != nil {
-		if err := a.OIDC.check(); err != nil {
+	cfgs, err := a.oidcConfigs()
+	if err != nil {
+		return err
+	}
+	for _, c := range cfgs {
+		if err := c.check(); err != nil {
 			return err
+		}
+		if err := checkIssuerName(c.Name); err != nil {
+			return fmt.Errorf("oidc: provider %w", err)
 		}
 		if a.Session == nil {
 			return errors.New("oidc: browser login needs a session block with keys")
+		}
+	}
+	if a.Session != nil {
+		if err := checkDomainProviders(a.Session.Domain, cfgs); err != nil {
+			return err
 		}
 	}
 	seen := map[string]bool{}
@@ -184,6 +212,9 @@ func (a *App) compile() error {
 		return err
 	}
 	if a.implications, err = policy.NewImplications(g); err != nil {
+		return err
+	}
+	if err := a.compileAuthz(); err != nil {
 		return err
 	}
 	a.zones = make(map[string]ratelimit.Zone, len(a.RateLimits))

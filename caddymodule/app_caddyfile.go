@@ -22,13 +22,19 @@ func init() {
 //
 //	portcullis {
 //		store memory | <redis-url> [{ … }]
-//		session { keys <key…>; cookie_name; idle_timeout; absolute_timeout }
-//		oidc <issuer> { client_id; client_secret; redirect_url; scopes <scope…>; post_logout_redirect_url;
+//		session { keys <key…>; cookie_name; idle_timeout; absolute_timeout; same_site; insecure_cookie;
+//		          domain <domain>; return_hosts <host…>; remember_me <d>; remember_me_idle <d>; pages <dir> }
+//		oidc [<name>] <issuer> { client_id; client_secret; redirect_url; scopes <scope…>; post_logout_redirect_url;
+//		                label <text>; email_domains <domain…>;
 //		                groups_claims <claim…>; userinfo on|off; prompt <value…>; claims <json>;
 //		                auth_param <name> <value>; login_hint passthrough; clock_skew <d>; revoke_on_logout on|off }
 //		jwt <issuer> { name <short-name>; jwks_uri; audience <aud…>; algorithms <alg…>; clock_skew }
 //		api_keys { prefix; pepper; header; key <id> { hash; subject; name; scopes; expires } }
 //		scope <name> implies <scope…>
+//		known_scopes <scope…>
+//		grant <scope…> to groups <group…> | grant <scope…> to claim <claim> <value…>
+//		mfa { required_for groups <group…> | claim <claim> <value…>; methods <amr…>; acr <class…>; grace <d> }
+//		identity_groups mentioned [<group…>] | identity_groups <group…>
 //		rate_limit <name> <count>/<period> [burst <n>] [key <template>] [on_error allow|deny]
 //		assertion { key <pem…>; issuer <url>; ttl <duration> }
 //		resource <uri> { authorization_servers …; scopes_supported …; name; documentation; audience_aliases … }
@@ -59,9 +65,17 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	}
 	p := appParse{scopes: map[string][]string{}, zones: map[string]bool{}, issuers: map[string]bool{}}
 	errs.add(readBlock(d, 0, func() error { return a.unmarshalOption(d, &p) }))
-	if a.OIDC != nil && a.Session == nil {
+	if (a.OIDC != nil || len(a.OIDCProviders) > 0) && a.Session == nil {
 		errs.add(p.oidcAt(errors.New("oidc: browser login needs a session block with keys")))
 	}
+	if a.Session != nil && a.Session.Domain != "" {
+		if cfgs, err := a.oidcConfigs(); err == nil {
+			if err := checkDomainProviders(a.Session.Domain, cfgs); err != nil {
+				errs.add(p.oidcAt(err))
+			}
+		}
+	}
+	errs.add(a.checkGrants(p.grantsAt))
 	return errs.err()
 }
 
@@ -72,6 +86,8 @@ type appParse struct {
 	scopes  map[string][]string
 	zones   map[string]bool
 	issuers map[string]bool
+	// grantsAt report a mistake at the line of each grant, in order.
+	grantsAt []func(error) error
 }
 
 // unmarshalOption reads one subdirective of the global option.
@@ -90,12 +106,29 @@ func (a *App) unmarshalOption(d *caddyfile.Dispenser, p *appParse) error {
 		a.Session = new(SessionConfig)
 		return a.Session.unmarshal(d)
 	case "oidc":
-		if a.OIDC != nil {
-			return d.Err("oidc is given twice; one OpenID provider per configuration")
+		oc := new(OIDCConfig)
+		at := errAtStart(d)
+		if err := oc.unmarshal(d); err != nil {
+			return err
 		}
-		a.OIDC = new(OIDCConfig)
-		p.oidcAt = errAtStart(d)
-		return a.OIDC.unmarshal(d)
+		if p.oidcAt == nil {
+			p.oidcAt = at
+		}
+		switch {
+		case oc.Name == "" && (a.OIDC != nil || len(a.OIDCProviders) > 0),
+			oc.Name != "" && a.OIDC != nil:
+			return at(errors.New("oidc: with several providers, name each one: `oidc <name> <issuer> { … }`"))
+		case oc.Name == "":
+			a.OIDC = oc
+		default:
+			for _, other := range a.OIDCProviders {
+				if other.Name == oc.Name {
+					return at(fmt.Errorf("oidc: provider name %q is given twice", oc.Name))
+				}
+			}
+			a.OIDCProviders = append(a.OIDCProviders, oc)
+		}
+		return nil
 	case "jwt":
 		var j JWTIssuerConfig
 		at := errAtStart(d)
@@ -135,6 +168,18 @@ func (a *App) unmarshalOption(d *caddyfile.Dispenser, p *appParse) error {
 			return at(err)
 		}
 		a.Scopes = append(a.Scopes, s)
+	case "grant":
+		return a.unmarshalGrant(d, p)
+	case "known_scopes":
+		return a.unmarshalKnownScopes(d)
+	case "identity_groups":
+		return a.unmarshalIdentityGroups(d)
+	case "mfa":
+		if a.MFA != nil {
+			return d.Err("mfa is given twice")
+		}
+		a.MFA = new(MFAConfig)
+		return a.MFA.unmarshal(d)
 	case "rate_limit":
 		var z RateLimitZoneConfig
 		if err := z.unmarshal(d); err != nil {

@@ -107,6 +107,27 @@ func (s *SessionConfig) unmarshal(d *caddyfile.Dispenser) error {
 			}
 		case "insecure_cookie":
 			s.InsecureCookie = true
+		case "domain":
+			if err = stringArg(d, &s.Domain); err == nil {
+				if derr := checkCookieDomain(s.Domain); derr != nil {
+					return d.Err(derr.Error())
+				}
+			}
+		case "return_hosts":
+			s.ReturnHosts = d.RemainingArgs()
+			for _, h := range s.ReturnHosts {
+				if herr := checkCookieDomain(h); herr != nil {
+					return d.Errf("return_hosts: %v", herr)
+				}
+			}
+		case "remember_me":
+			timeoutsAt = errAtStart(d)
+			s.RememberMe, err = durationArg(d)
+		case "remember_me_idle":
+			timeoutsAt = errAtStart(d)
+			s.RememberMeIdle, err = durationArg(d)
+		case "pages":
+			err = stringArg(d, &s.Pages)
 		default:
 			return d.Errf("unrecognized session subdirective %q", d.Val())
 		}
@@ -126,8 +147,17 @@ func (s *SessionConfig) unmarshal(d *caddyfile.Dispenser) error {
 // once each of its lines reads.
 func (o *OIDCConfig) unmarshal(d *caddyfile.Dispenser) error {
 	at := errAtStart(d)
-	if err := stringArg(d, &o.Issuer); err != nil {
-		return err
+	args := d.RemainingArgs()
+	switch len(args) {
+	case 1:
+		o.Issuer = args[0]
+	case 2:
+		o.Name, o.Issuer = args[0], args[1]
+		if err := checkIssuerName(o.Name); err != nil {
+			return d.Errf("oidc: provider %v", err)
+		}
+	default:
+		return d.Err("oidc takes the issuer URL, or a name and the issuer URL: `oidc https://idp.example.com { … }` or `oidc staff https://idp.example.com { … }`")
 	}
 	err := readBlock(d, 1, func() error {
 		var err error
@@ -144,6 +174,15 @@ func (o *OIDCConfig) unmarshal(d *caddyfile.Dispenser) error {
 			err = stringArg(d, &o.PostLogoutRedirectURL)
 		case "groups_claims":
 			o.GroupsClaims = d.RemainingArgs()
+		case "label":
+			err = stringArg(d, &o.Label)
+		case "email_domains":
+			o.EmailDomains = d.RemainingArgs()
+			for _, dom := range o.EmailDomains {
+				if derr := checkCookieDomain(dom); derr != nil {
+					return d.Errf("email_domains: %v", derr)
+				}
+			}
 		case "userinfo":
 			var v string
 			if err = stringArg(d, &v); err == nil {

@@ -138,21 +138,29 @@ func (a *App) checkConfig() (providercheck.Config, error) {
 		}
 		cfg.Redis = append(cfg.Redis, providercheck.Redis{Config: rc})
 	}
-	if o := a.OIDC; o != nil {
+	cfgs, err := a.oidcConfigs()
+	if err != nil {
+		return cfg, err
+	}
+	for _, o := range cfgs {
 		secret := ""
 		if o.ClientSecret != "" {
-			var err error
 			if secret, err = resolveSecret("oidc: client_secret", o.ClientSecret); err != nil {
 				return cfg, err
 			}
 		}
-		cfg.OIDC = &providercheck.OIDC{
+		name := o.Name
+		if len(cfgs) == 1 {
+			name = ""
+		}
+		cfg.OIDC = append(cfg.OIDC, providercheck.OIDC{
+			Name:   name,
 			Issuer: o.Issuer, ClientID: o.ClientID, ClientSecret: secret,
 			RedirectURL: o.RedirectURL, PostLogoutRedirectURL: o.PostLogoutRedirectURL,
 			Scopes: o.Scopes, Prompt: o.Prompt, Claims: o.Claims, AuthParams: o.AuthParams,
 			DisableUserInfo: o.DisableUserInfo, DisableRevocation: o.DisableRevocation,
 			EndpointPrefix: a.endpointPrefix,
-		}
+		})
 	}
 	if len(a.JWT) > 0 {
 		opts, err := a.jwtOptions()

@@ -13,6 +13,7 @@ import (
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/policy"
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/principal"
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/ratelimit"
+	"github.com/portcullis-auth/portcullis/caddymodule/internal/session"
 )
 
 // The checks in this file are shared by the Caddyfile adapter (which
@@ -66,8 +67,21 @@ func (o OIDCConfig) check() error {
 
 // checkTimeouts checks a session's timeouts against each other.
 func (s SessionConfig) checkTimeouts() error {
-	if s.IdleTimeout < 0 || s.AbsoluteTimeout < 0 {
+	if s.IdleTimeout < 0 || s.AbsoluteTimeout < 0 || s.RememberMe < 0 || s.RememberMeIdle < 0 {
 		return errors.New("session: timeouts must not be negative")
+	}
+	if s.RememberMeIdle > 0 && s.RememberMe == 0 {
+		return errors.New("session: remember_me_idle needs remember_me")
+	}
+	absolute := time.Duration(s.AbsoluteTimeout)
+	if absolute == 0 {
+		absolute = session.DefaultAbsoluteTimeout
+	}
+	if s.RememberMe > 0 && time.Duration(s.RememberMe) < absolute {
+		return fmt.Errorf("session: remember_me %s must not be shorter than absolute_timeout %s (a remembered session lives longer)", time.Duration(s.RememberMe), absolute)
+	}
+	if s.RememberMe > 0 && s.RememberMeIdle > s.RememberMe {
+		return fmt.Errorf("session: remember_me_idle %s must not be longer than remember_me %s", time.Duration(s.RememberMeIdle), time.Duration(s.RememberMe))
 	}
 	if s.IdleTimeout > 0 && s.AbsoluteTimeout > 0 && s.AbsoluteTimeout < s.IdleTimeout {
 		return fmt.Errorf("session: absolute_timeout %s must not be shorter than idle_timeout %s (a session ends at its absolute timeout however active it is)",
@@ -234,4 +248,31 @@ func scopeGraph(scopes []ScopeConfig) (map[string][]string, error) {
 		g[s.Name] = s.Implies
 	}
 	return g, nil
+}
+
+// checkCookieDomain checks a domain or host name in the configuration:
+// a DNS name of at least two labels (a cookie for a public suffix such
+// as "com" would be refused by browsers, or worse), written plainly.
+func checkCookieDomain(d string) error {
+	d = strings.TrimSuffix(strings.ToLower(d), ".")
+	if !strings.Contains(d, ".") || strings.ContainsAny(d, "/:@ ") {
+		return fmt.Errorf("%q is not a domain name such as example.com", d)
+	}
+	if !oidcflow.ReturnPolicyHost(d) {
+		return fmt.Errorf("%q must be an ASCII DNS name (letters, digits, hyphens; IDN in its xn-- form)", d)
+	}
+	return nil
+}
+
+// checkDomainProviders checks that, with a session domain, every
+// provider's redirect URL is on one auth host inside the domain.
+func checkDomainProviders(domain string, cfgs []*OIDCConfig) error {
+	if domain == "" {
+		return nil
+	}
+	ps := &loginProviders{}
+	for _, c := range cfgs {
+		ps.list = append(ps.list, &loginProvider{name: c.Name, cfg: c})
+	}
+	return ps.setAuthHost(domain)
 }

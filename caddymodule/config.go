@@ -69,10 +69,43 @@ type SessionConfig struct {
 	// InsecureCookie drops the Secure attribute so sessions work over
 	// plain http. Local development only; logged loudly. Default: false.
 	InsecureCookie bool `json:"insecure_cookie,omitempty"`
+	// Domain shares the session across the hosts of a domain
+	// (`example.com`: app.example.com, api.example.com …): the cookie
+	// gets that Domain attribute and the `__Secure-` prefix. Logins then
+	// go through the auth host, the host of the providers' redirect_url
+	// (which must be in the domain), and return to the host they began
+	// on. Default: none (a host-only `__Host-` cookie).
+	Domain string `json:"domain,omitempty"`
+	// ReturnHosts are further hosts a login may return to, outside the
+	// domain. Default: none.
+	ReturnHosts []string `json:"return_hosts,omitempty"`
+	// RememberMe is the absolute lifetime of a session whose user asked
+	// to be remembered (the chooser's checkbox, or `remember=1` on the
+	// login URL). Default: 0, remember-me off. Must not be shorter than
+	// AbsoluteTimeout.
+	RememberMe caddy.Duration `json:"remember_me,omitempty"`
+	// RememberMeIdle is a remembered session's idle timeout. Default:
+	// IdleTimeout.
+	RememberMeIdle caddy.Duration `json:"remember_me_idle,omitempty"`
+	// Pages is a directory of templates replacing the built-in login
+	// chooser, landing, sign-out and error pages (chooser.html,
+	// landing.html, signout.html, redirect.html, error.html; any subset).
+	Pages string `json:"pages,omitempty"`
 }
 
 // OIDCConfig configures browser login at one OpenID Connect provider.
 type OIDCConfig struct {
+	// Name identifies the provider among several (`oidc <name> <issuer>`):
+	// 1 to 64 letters, digits, '.', '_' or '-'. Sessions remember it, the
+	// upstream gets it in X-Auth-Provider, routes pin it with `providers`,
+	// and subjects are namespaced with it ("<name>:<sub>") when there are
+	// several providers. Default (one provider): "oidc".
+	Name string `json:"name,omitempty"`
+	// Label is what the login chooser shows. Default: the name.
+	Label string `json:"label,omitempty"`
+	// EmailDomains route logins whose login_hint is an address in one of
+	// these domains to this provider without the chooser.
+	EmailDomains []string `json:"email_domains,omitempty"`
 	// Issuer is the provider's issuer URL (https, or http on loopback).
 	// Discovery is fetched lazily from `<issuer>/.well-known/openid-configuration`.
 	Issuer string `json:"issuer,omitempty"`

@@ -20,6 +20,7 @@ type declared struct {
 	assertion      bool
 	endpointPrefix string
 	jwt            []JWTIssuerConfig // the trusted issuers (see issuers.go)
+	providers      []string          // names of the oidc providers
 }
 
 // declaredIn reads the portcullis global option of the Caddyfile being
@@ -37,6 +38,11 @@ func declaredIn(h httpcaddyfile.Helper) (*declared, error) {
 		assertion:      app.Assertion != nil,
 		endpointPrefix: app.EndpointPrefix,
 		jwt:            app.JWT,
+	}
+	if cfgs, err := app.oidcConfigs(); err == nil {
+		for _, c := range cfgs {
+			g.providers = append(g.providers, c.Name)
+		}
 	}
 	if g.endpointPrefix == "" {
 		g.endpointPrefix = DefaultEndpointPrefix

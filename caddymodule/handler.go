@@ -56,6 +56,12 @@ type Handler struct {
 	// trusted issuer, allowed only while the app trusts one: with two or
 	// more, a route that accepts JWTs must list its issuers.
 	Issuers []string `json:"issuers,omitempty"`
+	// Providers lists the login providers (`oidc <name>`) whose browser
+	// sessions this route accepts; a session from another is refused
+	// (403, reason `provider_not_accepted`), and a browser without a
+	// session logs in at these (directly when one, else a chooser of
+	// them). Default: every provider.
+	Providers []string `json:"providers,omitempty"`
 	// Require lists scope requirements; all that apply to the request
 	// method must be met.
 	Require []RequireConfig `json:"require,omitempty"`
@@ -84,6 +90,14 @@ type Handler struct {
 	// ACR lists acceptable authentication context classes (`acr`); a
 	// principal with another is stepped up like MaxAge. Default: any.
 	ACR []string `json:"acr,omitempty"`
+	// StepUp lists max_age and acr rules that apply only to the
+	// principals their condition selects (`max_age 5m when groups
+	// admins`).
+	StepUp []StepUpConfig `json:"step_up,omitempty"`
+	// MFA is the route's part in requiring a second factor: `off`
+	// exempts it from the app's mfa, otherwise it requires one of
+	// everyone (or of those When selects). Default: the app's mfa applies.
+	MFA *RouteMFAConfig `json:"mfa,omitempty"`
 	// Resource binds the route to a protected resource declared in the
 	// app (its URI): challenges point clients to its metadata, and JWTs
 	// must name it (or an alias) in `aud`.
@@ -128,6 +142,7 @@ type Handler struct {
 	accept    []principal.Method
 	issuers   []string // issuer URLs from Issuers; nil: any
 	reqs      []policy.Requirement
+	authz     routeAuthz
 	extractor credential.Extractor
 	sampler   audit.Sampler
 	claimReqs []policy.ClaimRequirement
@@ -157,6 +172,9 @@ type RequireConfig struct {
 	MCPMethods []string `json:"mcp_methods,omitempty"`
 	// Methods restricts the requirement to these HTTP methods. Default: all.
 	Methods []string `json:"methods,omitempty"`
+	// When limits the requirement to the principals it selects; the
+	// others are judged by the route's other requirements. Default: all.
+	When *ConditionConfig `json:"when,omitempty"`
 }
 
 // ClaimConfig requires a claim to hold one of some values.
@@ -237,8 +255,14 @@ func (h *Handler) setup(app *App) error {
 	if err := h.compileIssuers(app); err != nil {
 		return err
 	}
+	if err := app.resolveProviders(h.Providers); err != nil {
+		return fmt.Errorf("%s: %w", h.describe(), err)
+	}
 	h.reqs, err = compileRequirements(h.Require)
 	if err != nil {
+		return err
+	}
+	if err := h.compileAuthz(app); err != nil {
 		return err
 	}
 	for _, r := range h.reqs {

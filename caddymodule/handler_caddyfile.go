@@ -32,10 +32,12 @@ func init() {
 //		realm <realm>
 //		require any <scope…> [methods <METHOD…>]
 //		require <scope…> tool <glob…> | mcp_method <method…>
+//		require … when groups <group…> | when claim <claim> <value…>   (`when` ends the line)
 //		resource <uri>
 //		allowed_origins <origin…>
-//		max_age <duration>
-//		acr <value…>
+//		max_age <duration> [when <condition>]
+//		acr <value…> [when <condition>]
+//		mfa [off | when <condition>]
 //		require_claim <claim> <value…>
 //		allow_anonymous <path…>
 //		identity_headers { subject|email|name|groups|scopes|method|key_id|issuer <Header-Name>; omit <field…> }
@@ -58,6 +60,9 @@ func parseHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	}
 	var hd Handler
 	if err := hd.unmarshal(h.Dispenser, g); err != nil {
+		return nil, err
+	}
+	if err := hd.checkMFADeclared(h); err != nil {
 		return nil, err
 	}
 	return &hd, nil
@@ -109,6 +114,15 @@ func (h *Handler) unmarshalLine(d *caddyfile.Dispenser, g *declared) error {
 		}
 		h.Issuers = append(h.Issuers, args...)
 		if err := g.checkIssuers(d, args); err != nil {
+			return err
+		}
+	case "providers":
+		args := d.RemainingArgs()
+		if len(args) == 0 {
+			return d.Err("providers needs the name of at least one oidc provider, e.g. `providers staff`")
+		}
+		h.Providers = append(h.Providers, args...)
+		if err := g.checkProviders(d, args); err != nil {
 			return err
 		}
 	case "require":
@@ -170,13 +184,10 @@ func (h *Handler) unmarshalLine(d *caddyfile.Dispenser, g *declared) error {
 		if err = stringArg(d, &h.Resource); err == nil {
 			err = g.checkResource(d, h.Resource)
 		}
-	case "max_age":
-		h.MaxAge, err = durationArg(d)
-	case "acr":
-		h.ACR = d.RemainingArgs()
-		if len(h.ACR) == 0 {
-			return d.ArgErr()
-		}
+	case "max_age", "acr":
+		err = h.unmarshalStepUp(d)
+	case "mfa":
+		err = h.unmarshalMFA(d)
 	case "allowed_origins":
 		h.AllowedOrigins = append(h.AllowedOrigins, d.RemainingArgs()...)
 		if len(h.AllowedOrigins) == 0 {
@@ -280,7 +291,7 @@ func (h *Handler) unmarshalIdentityHeaders(d *caddyfile.Dispenser) error {
 }
 
 // unmarshal reads `require [any] <scope…> [methods <METHOD…>]
-// [tool <glob…>] [mcp_method <method…>]`.
+// [tool <glob…>] [mcp_method <method…>] [when <condition>]`.
 func (rc *RequireConfig) unmarshal(d *caddyfile.Dispenser) error {
 	var dst *[]string // the qualifier list being read, nil while reading scopes
 	first := true
@@ -300,6 +311,13 @@ func (rc *RequireConfig) unmarshal(d *caddyfile.Dispenser) error {
 			continue
 		case "mcp_method", "mcp_methods":
 			dst = &rc.MCPMethods
+			continue
+		case "when":
+			c, err := conditionArgs(d, d.RemainingArgs())
+			if err != nil {
+				return err
+			}
+			rc.When = &c
 			continue
 		}
 		if dst == nil {

@@ -52,8 +52,12 @@ type IdentityHeaders struct {
 	// provider's issuer for a browser session, nothing for an API key.
 	// Default: `X-Auth-Issuer`.
 	Issuer string `json:"issuer,omitempty"`
+	// Provider header: the name of the login provider of a browser
+	// session (`oidc <name>`; "oidc" for a single unnamed one), nothing
+	// for other credentials. Default: `X-Auth-Provider`.
+	Provider string `json:"provider,omitempty"`
 	// Omit lists identity fields not to send upstream: `subject`,
-	// `email`, `name`, `groups`, `scopes`, `method`, `key_id`, `issuer` (to keep
+	// `email`, `name`, `groups`, `scopes`, `method`, `key_id`, `issuer`, `provider` (to keep
 	// personal data from an upstream that does not need it, or to save
 	// the cost of a header). Client copies of an omitted header are still
 	// removed, and its `{http.auth.user.*}` placeholder still answers.
@@ -61,19 +65,21 @@ type IdentityHeaders struct {
 
 	// omitted marks, by index of names, the headers not sent.
 	omitted [idCount]bool
+	// keepGroups, when set, limits the groups sent (identity_groups).
+	keepGroups *groupSet
 }
 
 // identityFields are the identity field names of the Caddyfile and of
 // Omit, in the order of names.
-var identityFields = [idCount]string{"subject", "email", "name", "groups", "scopes", "method", "key_id", "issuer"}
+var identityFields = [idCount]string{"subject", "email", "name", "groups", "scopes", "method", "key_id", "issuer", "provider"}
 
 // defaultIdentityHeaders are the default names, in the order of names.
 var defaultIdentityHeaders = [idCount]string{"X-Auth-Subject", "X-Auth-Email", "X-Auth-Name", "X-Auth-Groups",
-	"X-Auth-Scopes", "X-Auth-Method", "X-Auth-Key-Id", "X-Auth-Issuer"}
+	"X-Auth-Scopes", "X-Auth-Method", "X-Auth-Key-Id", "X-Auth-Issuer", "X-Auth-Provider"}
 
 // fields points at the configured names, in the order of names.
 func (ih *IdentityHeaders) fields() [idCount]*string {
-	return [idCount]*string{&ih.Subject, &ih.Email, &ih.Name, &ih.Groups, &ih.Scopes, &ih.Method, &ih.KeyID, &ih.Issuer}
+	return [idCount]*string{&ih.Subject, &ih.Email, &ih.Name, &ih.Groups, &ih.Scopes, &ih.Method, &ih.KeyID, &ih.Issuer, &ih.Provider}
 }
 
 // withDefaults fills unset names and checks them.
@@ -118,7 +124,7 @@ func omitIndex(field string) (int, error) {
 }
 
 func (ih IdentityHeaders) names() []string {
-	return []string{ih.Subject, ih.Email, ih.Name, ih.Groups, ih.Scopes, ih.Method, ih.KeyID, ih.Issuer}
+	return []string{ih.Subject, ih.Email, ih.Name, ih.Groups, ih.Scopes, ih.Method, ih.KeyID, ih.Issuer, ih.Provider}
 }
 
 // validHeaderName accepts hyphenated header names.
@@ -209,9 +215,9 @@ func setIdentity(r *http.Request, repl *caddy.Replacer, ih IdentityHeaders, p pr
 	}
 	id.p = p
 	v := &id.values
-	v[idSubject], v[idMethod], v[idKeyID], v[idIssuer] = p.Subject, string(p.Method), p.KeyID, p.Issuer
+	v[idSubject], v[idMethod], v[idKeyID], v[idIssuer], v[idProvider] = p.Subject, string(p.Method), p.KeyID, p.Issuer, p.Provider
 	v[idName], v[idEmail] = p.Name, p.Email
-	v[idScopes], v[idGroups] = strings.Join(p.Scopes, " "), encodeGroups(p.Groups)
+	v[idScopes], v[idGroups] = strings.Join(p.Scopes, " "), encodeGroups(ih.forwardedGroups(p.Groups))
 	// One backing array for every header value, instead of one allocation
 	// per header; the names are canonical already. A copy, so a later
 	// handler editing a header in place cannot change the placeholders.
@@ -235,6 +241,7 @@ const (
 	idMethod
 	idKeyID
 	idIssuer
+	idProvider
 	idCount
 )
 
@@ -267,7 +274,7 @@ func (id *requestIdentity) placeholder(key string) (any, bool) {
 // placeholderIndex maps `http.auth.user.<name>` to requestIdentity.values.
 var placeholderIndex = map[string]int{
 	"id": idSubject, "method": idMethod, "key_id": idKeyID, "name": idName,
-	"email": idEmail, "scopes": idScopes, "groups": idGroups, "issuer": idIssuer,
+	"email": idEmail, "scopes": idScopes, "groups": idGroups, "issuer": idIssuer, "provider": idProvider,
 }
 
 // encodeGroups joins groups with ',' after percent-encoding in each

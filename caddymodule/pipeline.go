@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -133,12 +134,12 @@ func (h *Handler) identify(w http.ResponseWriter, r *http.Request, ev *audit.Eve
 			return identity{anonymous: true}, nil
 		}
 	}
-	if h.app.oidc != nil && h.acceptsSessions() && oidcflow.IsBrowserNavigation(r) {
+	if h.app.sso != nil && h.acceptsSessions() && oidcflow.IsBrowserNavigation(r) {
 		return identity{}, &verdict{reason: string(policy.ReasonNoCredentials), login: &oidcflow.LoginOptions{ReturnTo: r.URL.RequestURI()}}
 	}
 	c := challenge{status: http.StatusUnauthorized, bare: true, description: "authentication is required"}
 	if h.resource != nil {
-		c.scopes = policy.AuthorizeEach(h.reqs, h.app.implications, nil, each).Required
+		c.scopes = h.scopesWithoutPrincipal(each)
 	}
 	return identity{}, refuse(policy.ReasonNoCredentials, c)
 }
@@ -152,7 +153,15 @@ func (h *Handler) loadSession(w http.ResponseWriter, r *http.Request, ev audit.E
 	case err == nil:
 		p := s.Principal()
 		p.Issuer = s.Claims.Issuer // the OpenID provider the user logged in at
-		return p, true, nil
+		p.Scopes = providerScopes(s.Tokens.Scopes)
+		if lp := h.app.provider(s.Provider); lp != nil {
+			p.Provider = lp.name
+		}
+		if len(h.Providers) > 0 && !slices.Contains(h.Providers, p.Provider) {
+			return p, false, refuse(policy.ReasonProviderNotAccepted, challenge{status: http.StatusForbidden, code: "access_denied",
+				description: "this route accepts sessions from the providers " + strings.Join(h.Providers, ", ") + " only; sign in with one of them"})
+		}
+		return h.effective(p), true, nil
 	case isUnavailable(err):
 		return principal.Principal{}, false, &verdict{reason: session.Reason(err), plain: true,
 			c: challenge{status: http.StatusServiceUnavailable, code: "temporarily_unavailable", description: "sessions are unavailable; try again shortly"}}
@@ -169,19 +178,23 @@ func (h *Handler) loadSession(w http.ResponseWriter, r *http.Request, ev audit.E
 }
 
 // authorize checks what the route requires of the principal: a recent
-// or strong enough authentication, claims, the resource's audience and
-// the scopes of every call. It records the required scopes in ev.
+// or strong enough authentication, a second factor (mfa), claims, the
+// resource's audience and the scopes of every call (of the requirements
+// that apply to the principal). It records the required scopes in ev.
 func (h *Handler) authorize(r *http.Request, p principal.Principal, each []policy.Request, ev *audit.Event) *verdict {
 	if v := h.checkPrincipal(p); v != nil {
 		return v
 	}
 	if maxAge, acr, ok := h.stepUpNeeded(p); !ok {
-		if p.Method == principal.MethodSession && h.app.oidc != nil && oidcflow.IsBrowserNavigation(r) {
-			return &verdict{reason: string(policy.ReasonStepUp), login: &oidcflow.LoginOptions{
+		if p.Method == principal.MethodSession && h.app.sso != nil && oidcflow.IsBrowserNavigation(r) {
+			return &verdict{reason: string(policy.ReasonStepUp), loginProvider: p.Provider, login: &oidcflow.LoginOptions{
 				ReturnTo: r.URL.RequestURI(), MaxAge: maxAge, ACRValues: acr, ForceLogin: maxAge > 0}}
 		}
 		return refuse(policy.ReasonStepUp, challenge{status: http.StatusUnauthorized, code: "insufficient_user_authentication",
 			description: "a more recent or stronger authentication is required", maxAge: maxAge, acrValues: acr})
+	}
+	if v := h.requireMFA(r, p); v != nil {
+		return v
 	}
 	if cr, ok := policy.AuthorizeClaims(h.claimReqs, p.Claims); !ok {
 		return refuse(policy.ReasonClaimMismatch, challenge{status: http.StatusForbidden, code: "access_denied",
@@ -191,7 +204,7 @@ func (h *Handler) authorize(r *http.Request, p principal.Principal, each []polic
 		return refuse(policy.ReasonWrongAudience, challenge{status: http.StatusUnauthorized, code: "invalid_token",
 			description: "the token was not issued for this resource"})
 	}
-	d := policy.AuthorizeEach(h.reqs, h.app.implications, p.Scopes, each)
+	d := policy.AuthorizeEach(policy.Applicable(h.reqs, attributes(p)), h.app.implications, p.Scopes, each)
 	ev.RequiredScopes = d.Required
 	if !d.Allow {
 		return refuse(d.Reason, challenge{status: http.StatusForbidden, code: "insufficient_scope",

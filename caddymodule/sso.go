@@ -7,10 +7,9 @@ import (
 	"strings"
 	"time"
 
-	"go.uber.org/zap"
-
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/audit"
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/oidcflow"
+	"github.com/portcullis-auth/portcullis/caddymodule/internal/pages"
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/session"
 )
 
@@ -24,37 +23,23 @@ func (a *App) setupSSO() error {
 	if err != nil {
 		return err
 	}
-	var oc *oidcflow.Client
-	if a.OIDC != nil {
-		secret := ""
-		if a.OIDC.ClientSecret != "" {
-			if secret, err = resolveSecret("oidc: client_secret", a.OIDC.ClientSecret); err != nil {
-				return err
-			}
-		}
-		var skew *time.Duration
-		if a.OIDC.ClockSkew != nil {
-			skew = new(time.Duration(*a.OIDC.ClockSkew))
-		}
-		oc, err = oidcflow.New(oidcflow.Config{
-			Issuer: a.OIDC.Issuer, ClientID: a.OIDC.ClientID, ClientSecret: secret,
-			RedirectURL: a.OIDC.RedirectURL, PostLogoutRedirectURL: a.OIDC.PostLogoutRedirectURL,
-			Scopes: a.OIDC.Scopes, GroupsClaims: a.OIDC.GroupsClaims,
-			Prompt: a.OIDC.Prompt, ClaimsRequest: a.OIDC.Claims, AuthParams: a.OIDC.AuthParams,
-			DisableUserInfo: a.OIDC.DisableUserInfo, DisableRevocation: a.OIDC.DisableRevocation,
-			ClockSkew: skew, OnProblem: a.logProviderProblem,
-			Keys: a.sessionKeys, Store: a.store, Cookie: cookie,
-		})
-		if err != nil {
-			return fmt.Errorf("oidc: %w", err)
+	sso, err := a.setupProviders(cookie)
+	if err != nil {
+		return err
+	}
+	a.pages = pages.Default()
+	if a.Session.Pages != "" {
+		if a.pages, err = pages.Load(a.Session.Pages); err != nil {
+			return fmt.Errorf("session: pages: %w", err)
 		}
 	}
 	cfg := session.Config{
 		Store: a.store, Keys: a.sessionKeys, Cookie: cookie,
 		IdleTimeout: time.Duration(a.Session.IdleTimeout), AbsoluteTimeout: time.Duration(a.Session.AbsoluteTimeout),
+		RememberTimeout: time.Duration(a.Session.RememberMe), RememberIdleTimeout: time.Duration(a.Session.RememberMeIdle),
 	}
-	if oc != nil {
-		cfg.Refresher = oc
+	if sso != nil {
+		cfg.Refresher = sso
 		cfg.OnRefresh = func(subject string, err error) {
 			ev := audit.Event{Kind: audit.KindRefresh, Result: audit.Allow, Subject: subject, AuthMethod: "session"}
 			result := "ok"
@@ -69,7 +54,7 @@ func (a *App) setupSSO() error {
 	if err != nil {
 		return err
 	}
-	a.sessions, a.oidc = mgr, oc
+	a.sessions, a.sso = mgr, sso
 	if cookie.Insecure {
 		a.logger.Warn("session cookies are sent without the Secure attribute (insecure_cookie): use this only for local development over plain http")
 	}
@@ -93,30 +78,14 @@ func refreshReason(err error) string {
 	return session.Reason(err)
 }
 
-// logProviderProblem logs a failure to reach or trust the identity
-// provider, once per cause (oidcflow deduplicates), and its end.
-func (a *App) logProviderProblem(p oidcflow.Problem) {
-	if a.logger == nil {
-		return
-	}
-	fields := []zap.Field{zap.String("issuer", a.OIDC.Issuer), zap.String("component", p.Component)}
-	switch {
-	case p.Resolved:
-		a.logger.Info("identity provider works again", fields...)
-	case p.Reason == oidcflow.ReasonMisconfigured:
-		a.logger.Error("identity provider cannot be used as configured", append(fields, zap.String("reason", p.Reason), zap.String("cause", p.Cause))...)
-	default:
-		a.logger.Warn("identity provider problem", append(fields, zap.String("reason", p.Reason), zap.String("cause", p.Cause))...)
-	}
-	if !p.Resolved {
-		a.metrics.providerProblems.WithLabelValues(p.Component, p.Reason).Inc()
-	}
-}
-
 // cookieConfig turns the session block's cookie settings into the
 // session package's.
 func (s *SessionConfig) cookieConfig() (session.CookieConfig, error) {
-	c := session.CookieConfig{Name: s.CookieName, Insecure: s.InsecureCookie}
+	c := session.CookieConfig{Name: s.CookieName, Insecure: s.InsecureCookie, Domain: strings.TrimSuffix(strings.ToLower(s.Domain), ".")}
+	if c.Name == "" && c.Domain != "" && !c.Insecure {
+		// The flow cookies' names derive from it, so resolve it here.
+		c.Name = session.DefaultDomainCookieName
+	}
 	switch strings.ToLower(s.SameSite) {
 	case "", "strict":
 		c.SameSite = http.SameSiteStrictMode
@@ -178,8 +147,8 @@ func isOurCookie(pair, name string) bool {
 	return ok && (rest == "" || strings.HasPrefix(rest, "-flow-"))
 }
 
-// writePage writes a page built by oidcflow.
-func writePage(w http.ResponseWriter, p oidcflow.Page) {
+// writePage writes a page.
+func writePage(w http.ResponseWriter, p pages.Page) {
 	for k, vs := range p.Header {
 		w.Header()[k] = vs
 	}

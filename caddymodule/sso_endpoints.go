@@ -2,12 +2,16 @@ package caddymodule
 
 import (
 	"context"
+
 	"encoding/json"
 	"errors"
 	"net/http"
 
+	"go.uber.org/zap"
+
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/audit"
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/oidcflow"
+	"github.com/portcullis-auth/portcullis/caddymodule/internal/pages"
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/session"
 )
 
@@ -19,26 +23,6 @@ func (h *Handler) ssoEvent(r *http.Request, kind audit.Kind, rid string) audit.E
 	ev := requestEvent(r, kind, rid, h.Route)
 	ev.Result = audit.Info
 	return ev
-}
-
-// startLogin redirects a browser to the provider, to come back to returnTo.
-func (h *Handler) startLogin(w http.ResponseWriter, r *http.Request, rid, returnTo string) {
-	h.startLoginWith(w, r, rid, oidcflow.LoginOptions{ReturnTo: returnTo})
-}
-
-// startLoginWith redirects a browser to the provider with options (step-up).
-func (h *Handler) startLoginWith(w http.ResponseWriter, r *http.Request, rid string, opts oidcflow.LoginOptions) {
-	red, err := h.app.oidc.StartLogin(r.Context(), opts)
-	if err != nil {
-		ev := h.ssoEvent(r, audit.KindLoginFailed, rid)
-		ev.Result, ev.Reason = audit.Deny, oidcflow.Reason(err)
-		h.app.emit(ev, h.sampler)
-		writeProviderError(w, rid, err)
-		return
-	}
-	setCookies(w, red.SetCookies)
-	w.Header().Set("Cache-Control", "no-store")
-	http.Redirect(w, r, red.URL, http.StatusFound)
 }
 
 // serveSSO answers login, callback, logout, backchannel-logout and
@@ -53,25 +37,12 @@ func (h *Handler) serveSSO(w http.ResponseWriter, r *http.Request, rid, name str
 	case "logout":
 		h.serveLogout(w, r, rid)
 	case "login", "callback", "backchannel-logout":
-		if h.app.oidc == nil {
+		if h.app.sso == nil {
 			return false
 		}
 		switch name {
 		case "login":
-			if r.Method != http.MethodGet && r.Method != http.MethodHead {
-				writeJSONError(w, rid, http.StatusMethodNotAllowed, "invalid_request", "use GET")
-				return true
-			}
-			q := r.URL.Query()
-			opts := oidcflow.LoginOptions{ReturnTo: q.Get("return_to")}
-			if hint := q.Get("login_hint"); hint != "" && h.app.OIDC.LoginHintPassthrough {
-				if !oidcflow.ValidLoginHint(hint) {
-					writeJSONError(w, rid, http.StatusBadRequest, "invalid_request", "login_hint must be at most 256 printable characters")
-					return true
-				}
-				opts.LoginHint = hint
-			}
-			h.startLoginWith(w, r, rid, opts)
+			h.serveLogin(w, r, rid)
 		case "callback":
 			h.serveCallback(w, r, rid)
 		default:
@@ -83,8 +54,12 @@ func (h *Handler) serveSSO(w http.ResponseWriter, r *http.Request, rid, name str
 	return true
 }
 
+// serveCallback completes a login at the provider whose flow it is, and
+// starts the session.
 func (h *Handler) serveCallback(w http.ResponseWriter, r *http.Request, rid string) {
-	res, err := h.app.oidc.Callback(r.Context(), r)
+	ps := h.app.sso
+	p := ps.forCallback(r)
+	res, err := p.client.Callback(r.Context(), r)
 	if res != nil {
 		setCookies(w, res.SetCookies)
 	}
@@ -102,7 +77,13 @@ func (h *Handler) serveCallback(w http.ResponseWriter, r *http.Request, rid stri
 		}
 		return
 	}
-	s, cookie, err := h.app.sessions.Create(r.Context(), res.Login)
+	login := res.Login
+	login.Provider, login.Remember = p.name, res.Remember
+	login.Subject = ps.subject(p, login.Subject)
+	if ps.namespaced && login.Claims.SID != "" {
+		login.Claims.SID = p.name + ":" + login.Claims.SID
+	}
+	s, cookie, err := h.app.sessions.Create(r.Context(), login)
 	if err != nil {
 		ev.Kind, ev.Result, ev.Reason = audit.KindLoginFailed, audit.Deny, session.Reason(err)
 		h.app.emit(ev, h.sampler)
@@ -115,8 +96,15 @@ func (h *Handler) serveCallback(w http.ResponseWriter, r *http.Request, rid stri
 	h.app.emit(ev, h.sampler)
 	// Not a 302: with SameSite=Strict the browser would not send the new
 	// cookie on a redirect that began cross-site at the provider. The
-	// page continues the navigation from our own origin.
-	writePage(w, oidcflow.LandingPage(res.ReturnTo))
+	// page continues the navigation from our own origin (or, for another
+	// host of the session domain, from the same site).
+	page, err := h.app.pages.Landing(p.client.ReturnPolicy().Safe(res.ReturnTo))
+	if err != nil {
+		h.app.logger.Error("rendering the landing page", zap.Error(err))
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return
+	}
+	writePage(w, page)
 }
 
 // serveLogout shows the sign-out form (GET) or ends the session (POST,
@@ -124,7 +112,13 @@ func (h *Handler) serveCallback(w http.ResponseWriter, r *http.Request, rid stri
 // the user ends.
 func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request, rid string) {
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
-		writePage(w, oidcflow.LogoutPage(h.app.endpointPrefix+"logout"))
+		page, err := h.app.pages.SignOut(pages.SignOutData{Action: h.app.endpointPrefix + "logout", Everywhere: true, RequestID: rid})
+		if err != nil {
+			h.app.logger.Error("rendering the sign-out page", zap.Error(err))
+			writeJSONError(w, rid, http.StatusInternalServerError, "server_error", "the sign-out page cannot be shown")
+			return
+		}
+		writePage(w, page)
 		return
 	}
 	if r.Method != http.MethodPost {
@@ -165,12 +159,12 @@ func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request, rid string
 		ev.Reason = "everywhere"
 	}
 	h.app.emit(ev, h.sampler)
-	if h.app.oidc != nil {
-		h.revokeAtProvider(r, append([]session.Tokens{s.Tokens}, others...))
-		if u, err := h.app.oidc.LogoutURL(r.Context(), s.Tokens.IDToken, ""); err == nil {
+	if p := h.app.provider(s.Provider); p != nil {
+		h.revokeAtProvider(r, p, append([]session.Tokens{s.Tokens}, others...))
+		if u, err := p.client.LogoutURL(r.Context(), s.Tokens.IDToken, ""); err == nil {
 			// A page rather than a Location header: the URL carries the ID
 			// token hint, and access logs record response headers.
-			if page, err := oidcflow.ProviderRedirectPage(u); err == nil {
+			if page, err := h.app.pages.ProviderRedirect(u); err == nil {
 				writePage(w, page)
 				return
 			}
@@ -184,7 +178,7 @@ func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request, rid string
 // at the provider (RFC 7009), best effort: the sessions are already gone here, and a failure
 // is logged once by oidcflow and counted. It runs on a context the
 // client cannot cancel, bounded by the provider client's own timeout.
-func (h *Handler) revokeAtProvider(r *http.Request, tokens []session.Tokens) {
+func (h *Handler) revokeAtProvider(r *http.Request, p *loginProvider, tokens []session.Tokens) {
 	ctx := context.WithoutCancel(r.Context())
 	seen := map[string]bool{}
 	for _, t := range tokens {
@@ -194,7 +188,7 @@ func (h *Handler) revokeAtProvider(r *http.Request, tokens []session.Tokens) {
 			}
 			seen[t.RefreshToken] = true
 		}
-		revoked, err := h.app.oidc.RevokeTokens(ctx, t)
+		revoked, err := p.client.RevokeTokens(ctx, t)
 		result := "revoked"
 		switch {
 		case err != nil:
@@ -214,7 +208,7 @@ func (h *Handler) serveBackchannel(w http.ResponseWriter, r *http.Request, rid s
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxLogoutTokenBody)
 	ev := h.ssoEvent(r, audit.KindBackchannelLogout, rid)
-	lt, err := h.app.oidc.VerifyLogoutToken(r.Context(), r.PostFormValue("logout_token"))
+	p, lt, err := h.app.sso.verifyLogoutToken(r.Context(), r.PostFormValue("logout_token"))
 	if err != nil {
 		ev.Result, ev.Reason = audit.Deny, oidcflow.Reason(err)
 		h.app.emit(ev, h.sampler)
@@ -225,13 +219,20 @@ func (h *Handler) serveBackchannel(w http.ResponseWriter, r *http.Request, rid s
 		writeJSONError(w, rid, http.StatusBadRequest, "invalid_request", "the logout token is not valid")
 		return
 	}
-	if _, err := h.app.sessions.BackchannelLogout(r.Context(), lt.Subject, lt.SID); err != nil {
+	sub, sid := lt.Subject, lt.SID
+	if sub != "" {
+		sub = h.app.sso.subject(p, sub)
+	}
+	if sid != "" && h.app.sso.namespaced {
+		sid = p.name + ":" + sid
+	}
+	if _, err := h.app.sessions.BackchannelLogout(r.Context(), sub, sid); err != nil {
 		ev.Result, ev.Reason = audit.Deny, session.Reason(err)
 		h.app.emit(ev, h.sampler)
 		writeJSONError(w, rid, http.StatusServiceUnavailable, "temporarily_unavailable", "sessions are unavailable")
 		return
 	}
-	ev.Result, ev.Subject = audit.Allow, lt.Subject
+	ev.Result, ev.Subject = audit.Allow, sub
 	h.app.emit(ev, h.sampler)
 	w.WriteHeader(http.StatusOK)
 }

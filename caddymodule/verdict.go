@@ -25,6 +25,9 @@ type verdict struct {
 	plain bool
 	// login sends a browser navigation to the provider instead.
 	login *oidcflow.LoginOptions
+	// loginProvider names the provider of that login (a step-up at the
+	// session's own provider); empty: the route's, or the chooser.
+	loginProvider string
 	// limit, when set, is the rate-limit result whose headers go out.
 	limit *ratelimit.Result
 	// zone is the rate-limit zone that refused.
@@ -58,7 +61,7 @@ func (h *Handler) answer(w http.ResponseWriter, r *http.Request, ev audit.Event,
 	}
 	switch {
 	case v.login != nil:
-		h.startLoginWith(w, r, ev.RequestID, *v.login)
+		h.beginLogin(w, r, ev.RequestID, *v.login, v.loginProvider)
 	case v.plain:
 		writeJSONError(w, ev.RequestID, v.c.status, v.c.code, v.c.description)
 	default:

@@ -21,10 +21,12 @@ import (
 type Result struct {
 	// Login is what session.Manager.Create needs.
 	Login session.Login
-	// ReturnTo is the validated same-origin path to continue to (serve it
-	// with LandingPage, not a 302, when the session cookie is
-	// SameSite=Strict).
+	// ReturnTo is where to continue, validated by Config.Return: a path,
+	// or a URL on a host of the domain (serve it with a landing page, not
+	// a 302, when the session cookie is SameSite=Strict).
 	ReturnTo string
+	// Remember reports that the login asked for a remembered session.
+	Remember bool
 	// SetCookies delete the flow cookies; set them on the response. On
 	// error Callback returns a Result carrying only these.
 	SetCookies []*http.Cookie
@@ -43,87 +45,87 @@ type Result struct {
 // ErrNonceMismatch), ErrUnavailable.
 func (c *Client) Callback(ctx context.Context, r *http.Request) (*Result, error) {
 	res := &Result{SetCookies: c.clearFlowCookies(r)}
-	login, returnTo, err := c.callback(ctx, r)
+	login, fs, err := c.callback(ctx, r)
 	if err != nil {
 		return res, err
 	}
-	res.Login, res.ReturnTo = login, returnTo
+	res.Login, res.ReturnTo, res.Remember = login, c.cfg.Return.Safe(fs.ReturnTo), fs.Remember
 	return res, nil
 }
 
-func (c *Client) callback(ctx context.Context, r *http.Request) (session.Login, string, error) {
+func (c *Client) callback(ctx context.Context, r *http.Request) (session.Login, *flowState, error) {
 	var none session.Login
 	if r.Method != http.MethodGet {
-		return none, "", fmt.Errorf("%w (callback must be a GET)", ErrStateMismatch)
+		return none, nil, fmt.Errorf("%w (callback must be a GET)", ErrStateMismatch)
 	}
 	q := r.URL.Query()
 	state := q.Get("state")
 	if state == "" || len(state) > 512 {
-		return none, "", fmt.Errorf("%w (no state)", ErrStateMismatch)
+		return none, nil, fmt.Errorf("%w (no state)", ErrStateMismatch)
 	}
 	fs, err := c.readFlow(r, state)
 	if err != nil {
-		return none, "", err
+		return none, nil, err
 	}
 	// Single use: whoever takes the state record first wins.
 	if _, err := c.cfg.Store.GetDel(ctx, c.flowKey(state)); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			return none, "", ErrFlowReplayed
+			return none, nil, ErrFlowReplayed
 		}
-		return none, "", fmt.Errorf("%w: consuming login state: %w", ErrUnavailable, err)
+		return none, nil, fmt.Errorf("%w: consuming login state: %w", ErrUnavailable, err)
 	}
 	p, err := c.provider(ctx)
 	if err != nil {
-		return none, "", err
+		return none, nil, err
 	}
 	// RFC 9207: the authorization response names its issuer, checked
 	// before anything else in it (error responses included), so a
 	// response from another provider (mix-up) is never processed.
 	if err := checkResponseIssuer(q, p); err != nil {
-		return none, "", err
+		return none, nil, err
 	}
 	if code := q.Get("error"); code != "" {
-		return none, "", &ProviderError{Code: safeCode(code)}
+		return none, nil, &ProviderError{Code: safeCode(code)}
 	}
 	code := q.Get("code")
 	if code == "" {
-		return none, "", fmt.Errorf("%w (no code)", ErrExchange)
+		return none, nil, fmt.Errorf("%w (no code)", ErrExchange)
 	}
 	tok, err := c.oauth2Config(p).Exchange(c.clientContext(ctx), code, oauth2.VerifierOption(fs.Verifier))
 	if err != nil {
-		return none, "", c.tokenError(ErrExchange, err)
+		return none, nil, c.tokenError(ErrExchange, err)
 	}
 	c.problems.resolved(componentToken)
 	rawID, _ := tok.Extra("id_token").(string)
 	if rawID == "" {
-		return none, "", c.trustError(componentIDToken, fmt.Errorf("%w: the token response has no id_token", ErrIDToken))
+		return none, nil, c.trustError(componentIDToken, fmt.Errorf("%w: the token response has no id_token", ErrIDToken))
 	}
 	idt, err := c.verifyIDToken(ctx, p, rawID)
 	if err != nil {
-		return none, "", c.trustError(componentIDToken, err)
+		return none, nil, c.trustError(componentIDToken, err)
 	}
 	if !constantTimeEqual(idt.nonce, fs.Nonce) {
-		return none, "", ErrNonceMismatch
+		return none, nil, ErrNonceMismatch
 	}
 	if v, present := idt.claims["at_hash"]; present {
 		atHash, _ := v.(string)
 		if err := verifyAccessTokenHash(idt.alg, atHash, tok.AccessToken); err != nil {
-			return none, "", c.trustError(componentIDToken, err)
+			return none, nil, c.trustError(componentIDToken, err)
 		}
 	}
 	c.problems.resolved(componentIDToken)
 	raw, uiKeys, err := c.withUserInfo(ctx, p, tok, idt.subject, idt.claims)
 	if err != nil {
-		return none, "", err
+		return none, nil, err
 	}
 	claims := c.mapClaims(raw)
 	claims.UserInfoClaims = uiKeys
 	if fs.MaxAge > 0 {
 		if claims.AuthTime.IsZero() {
-			return none, "", fmt.Errorf("%w: max_age was requested but the ID token has no auth_time", ErrIDToken)
+			return none, nil, fmt.Errorf("%w: max_age was requested but the ID token has no auth_time", ErrIDToken)
 		}
 		if age := c.now().Sub(claims.AuthTime); age > time.Duration(fs.MaxAge)*time.Second+c.skew {
-			return none, "", fmt.Errorf("%w: auth_time is older than the requested max_age", ErrIDToken)
+			return none, nil, fmt.Errorf("%w: auth_time is older than the requested max_age", ErrIDToken)
 		}
 	}
 	c.checkRefreshIssued(tok)
@@ -132,7 +134,7 @@ func (c *Client) callback(ctx context.Context, r *http.Request) (session.Login, 
 		Claims:  claims,
 		Tokens:  tokensOf(tok, rawID, c.now()),
 	}
-	return login, SafeReturnPath(fs.ReturnTo), nil
+	return login, fs, nil
 }
 
 // checkResponseIssuer applies RFC 9207 to the callback's query: an `iss`
@@ -204,6 +206,7 @@ func (c *Client) tokenError(kind error, err error) error {
 
 // tokensOf converts an OAuth token response.
 func tokensOf(tok *oauth2.Token, rawID string, now time.Time) session.Tokens {
+	scope, _ := tok.Extra("scope").(string) // the granted scopes, RFC 6749 §5.1
 	return session.Tokens{
 		AccessToken:  tok.AccessToken,
 		TokenType:    tok.Type(),
@@ -211,6 +214,7 @@ func tokensOf(tok *oauth2.Token, rawID string, now time.Time) session.Tokens {
 		IDToken:      rawID,
 		Expiry:       tok.Expiry,
 		Obtained:     now,
+		Scopes:       strings.Fields(scope),
 	}
 }
 

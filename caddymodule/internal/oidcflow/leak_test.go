@@ -96,22 +96,22 @@ func TestNoSecretInErrorsOrProblems(t *testing.T) {
 		}},
 		{name: "refresh refused", run: func(t *testing.T, e *env) error {
 			e.idp.tokenFailure = echoJSON(400, "invalid_grant")
-			_, err := e.c.Refresh(t.Context(), "alice", e.res.Login.Tokens, e.res.Login.Claims)
+			_, err := e.c.Refresh(t.Context(), session.RefreshRequest{Subject: "alice", Tokens: e.res.Login.Tokens, Claims: e.res.Login.Claims})
 			return err
 		}},
 		{name: "refresh, client refused", run: func(t *testing.T, e *env) error {
 			e.idp.tokenFailure = echoJSON(401, "invalid_client")
-			_, err := e.c.Refresh(t.Context(), "alice", e.res.Login.Tokens, e.res.Login.Claims)
+			_, err := e.c.Refresh(t.Context(), session.RefreshRequest{Subject: "alice", Tokens: e.res.Login.Tokens, Claims: e.res.Login.Claims})
 			return err
 		}},
 		{name: "refresh, provider down", run: func(t *testing.T, e *env) error {
 			e.idp.tokenDown.Store(true)
-			_, err := e.c.Refresh(t.Context(), "alice", e.res.Login.Tokens, e.res.Login.Claims)
+			_, err := e.c.Refresh(t.Context(), session.RefreshRequest{Subject: "alice", Tokens: e.res.Login.Tokens, Claims: e.res.Login.Claims})
 			return err
 		}},
 		{name: "refresh, UserInfo refuses", run: func(t *testing.T, e *env) error {
 			e.idp.uiFailure = echoJSON(401, "invalid_token")
-			_, err := e.c.Refresh(t.Context(), "alice", e.res.Login.Tokens, e.res.Login.Claims)
+			_, err := e.c.Refresh(t.Context(), session.RefreshRequest{Subject: "alice", Tokens: e.res.Login.Tokens, Claims: e.res.Login.Claims})
 			return err
 		}},
 		{name: "revocation refused", run: func(t *testing.T, e *env) error {

@@ -37,6 +37,9 @@ type LoginOptions struct {
 	// LoginHint is passed as `login_hint` when set; check it with
 	// ValidLoginHint when it comes from the request.
 	LoginHint string
+	// Remember asks for a remembered session ("remember me"); the callback
+	// returns it in Result.Remember.
+	Remember bool
 }
 
 // Redirect is an answer the adapter sends as a 302: Location URL, with
@@ -58,6 +61,7 @@ type flowState struct {
 	Created  int64    `json:"c"` // unix milliseconds
 	MaxAge   int64    `json:"m,omitempty"`
 	ACR      []string `json:"a,omitempty"`
+	Remember bool     `json:"rm,omitempty"`
 }
 
 // randomToken returns 256 random bits, base64url.
@@ -68,10 +72,27 @@ func randomToken() string {
 }
 
 // flowCookieName returns the name of the flow cookie of state: one cookie
-// per flow, so logins started in several tabs do not overwrite each other.
+// per flow, so logins started in several tabs do not overwrite each
+// other, and per client, so the callback knows whose flow it completes
+// (and a flow of one provider never decodes as another's).
 func (c *Client) flowCookieName(state string) string {
-	return c.flowPfx + hashString("flow cookie", state)[:16]
+	return c.flowPfx + hashString("flow cookie", c.cfg.Issuer+"\x00"+c.cfg.ClientID+"\x00"+state)[:16]
 }
+
+// OwnsCallback reports whether r, a request to the redirect URI, carries
+// a flow cookie this client started for its state: with several
+// providers, the one to call Callback on.
+func (c *Client) OwnsCallback(r *http.Request) bool {
+	state := r.URL.Query().Get("state")
+	if state == "" || len(state) > 512 {
+		return false
+	}
+	_, err := r.Cookie(c.flowCookieName(state))
+	return err == nil
+}
+
+// ReturnPolicy returns the configured return policy.
+func (c *Client) ReturnPolicy() ReturnPolicy { return c.cfg.Return }
 
 // StartLogin begins a login: it records a single-use state in the store
 // and returns the redirect to the provider's authorization endpoint with
@@ -88,7 +109,8 @@ func (c *Client) StartLogin(ctx context.Context, opts LoginOptions) (*Redirect, 
 		State:    randomToken(),
 		Nonce:    randomToken(),
 		Verifier: oauth2.GenerateVerifier(),
-		ReturnTo: SafeReturnPath(opts.ReturnTo),
+		ReturnTo: c.cfg.Return.Safe(opts.ReturnTo),
+		Remember: opts.Remember,
 		Created:  c.now().UnixMilli(),
 		ACR:      opts.ACRValues,
 	}

@@ -73,6 +73,10 @@ type Config struct {
 	// RedirectURL is the exact callback URL registered at the provider
 	// (absolute, ending in /.portcullis/callback); sent unchanged.
 	RedirectURL string
+	// Return says which absolute URLs a login may return to (hosts of the
+	// session cookie's domain); paths are always allowed. Default: paths
+	// only.
+	Return ReturnPolicy
 	// PostLogoutRedirectURL is where the provider sends the browser after
 	// RP-initiated logout (registered at the provider). Optional.
 	PostLogoutRedirectURL string

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/portcullis-auth/portcullis/caddymodule/internal/session"
 )
 
 // TestProblemsDedup: each component's problem is told once per distinct
@@ -163,7 +165,7 @@ func TestProblemsTokenEndpoint(t *testing.T) {
 		if _, err := tryLogin(t, c, idp, "alice"); !errors.Is(err, ErrUnavailable) {
 			t.Fatal(err)
 		}
-		if _, err := c.Refresh(t.Context(), "alice", res.Login.Tokens, res.Login.Claims); !errors.Is(err, ErrUnavailable) {
+		if _, err := c.Refresh(t.Context(), session.RefreshRequest{Subject: "alice", Tokens: res.Login.Tokens, Claims: res.Login.Claims}); !errors.Is(err, ErrUnavailable) {
 			t.Fatal(err)
 		}
 	}
@@ -175,7 +177,7 @@ func TestProblemsTokenEndpoint(t *testing.T) {
 		if _, err := tryLogin(t, c, idp, "alice"); !errors.Is(err, ErrMisconfigured) {
 			t.Fatal(err)
 		}
-		if _, err := c.Refresh(t.Context(), "alice", res.Login.Tokens, res.Login.Claims); !errors.Is(err, ErrMisconfigured) {
+		if _, err := c.Refresh(t.Context(), session.RefreshRequest{Subject: "alice", Tokens: res.Login.Tokens, Claims: res.Login.Claims}); !errors.Is(err, ErrMisconfigured) {
 			t.Fatal(err)
 		}
 	}
@@ -188,7 +190,7 @@ func TestProblemsTokenEndpoint(t *testing.T) {
 	wantProblems(t, log, Problem{Component: componentToken, Resolved: true})
 
 	// A refused grant is the user's, not the provider's.
-	if _, err := c.Refresh(t.Context(), "alice", sessionTokens("rt-forged"), res.Login.Claims); !errors.Is(err, ErrRefreshRefused) {
+	if _, err := c.Refresh(t.Context(), session.RefreshRequest{Subject: "alice", Tokens: sessionTokens("rt-forged"), Claims: res.Login.Claims}); !errors.Is(err, ErrRefreshRefused) {
 		t.Fatal(err)
 	}
 	red := startLogin(t, c, LoginOptions{})

@@ -31,8 +31,12 @@ var _ session.Refresher = (*Client)(nil)
 // ErrIDToken or ErrUserInfo, and the session ends. When the tokens were
 // renewed but UserInfo is unreachable, the new tokens are kept (the old
 // refresh token may be spent) with the current claims.
-func (c *Client) Refresh(ctx context.Context, subject string, cur session.Tokens, claims session.Claims) (session.Refreshed, error) {
+//
+// req.Subject must be the ID token's `sub` (the caller strips any
+// namespace it added).
+func (c *Client) Refresh(ctx context.Context, req session.RefreshRequest) (session.Refreshed, error) {
 	var none session.Refreshed
+	subject, cur, claims := req.Subject, req.Tokens, req.Claims
 	p, err := c.provider(ctx)
 	if err != nil {
 		return none, fmt.Errorf("%w: %w", session.ErrRefreshTransient, err)
@@ -50,6 +54,9 @@ func (c *Client) Refresh(ctx context.Context, subject string, cur session.Tokens
 	}
 	c.problems.resolved(componentToken)
 	out := session.Refreshed{Tokens: tokensOf(tok, "", c.now())}
+	if len(out.Tokens.Scopes) == 0 { // RFC 6749 §6: omitted, the scope is the one granted before
+		out.Tokens.Scopes = req.Tokens.Scopes
+	}
 	base := withoutNames(claims.Raw, claims.UserInfoClaims)
 	rawID, _ := tok.Extra("id_token").(string)
 	if rawID != "" {

@@ -62,7 +62,7 @@ func TestRefreshUpdatesClaims(t *testing.T) {
 				c["auth_time"] = clk.Now().Unix()
 				c["acr"], c["amr"], c["sid"] = "urn:weak", []string{"pwd"}, "sid-new"
 			}
-			got, err := c.Refresh(t.Context(), "alice", res.Login.Tokens, before)
+			got, err := c.Refresh(t.Context(), session.RefreshRequest{Subject: "alice", Tokens: res.Login.Tokens, Claims: before})
 			if err != nil {
 				t.Fatalf("Refresh: %v", err)
 			}
@@ -129,7 +129,7 @@ func TestRefreshKeepsAbsentAuthentication(t *testing.T) {
 		delete(c, "amr")
 		delete(c, "sid")
 	}
-	got, err := c.Refresh(t.Context(), "alice", res.Login.Tokens, res.Login.Claims)
+	got, err := c.Refresh(t.Context(), session.RefreshRequest{Subject: "alice", Tokens: res.Login.Tokens, Claims: res.Login.Claims})
 	if err != nil || got.Claims == nil {
 		t.Fatalf("Refresh = %+v, %v", got, err)
 	}
@@ -157,7 +157,7 @@ func TestRefreshKeepsRefreshToken(t *testing.T) {
 	idp.mu.Unlock()
 	tokens := res.Login.Tokens
 	tokens.RefreshToken = "rt-long-lived"
-	got, err := c.Refresh(t.Context(), "alice", tokens, res.Login.Claims)
+	got, err := c.Refresh(t.Context(), session.RefreshRequest{Subject: "alice", Tokens: tokens, Claims: res.Login.Claims})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,7 +241,7 @@ func TestRefreshFailures(t *testing.T) {
 			if tt.forged {
 				tokens.RefreshToken = "rt-forged"
 			}
-			got, err := c.Refresh(t.Context(), "alice", tokens, res.Login.Claims)
+			got, err := c.Refresh(t.Context(), session.RefreshRequest{Subject: "alice", Tokens: tokens, Claims: res.Login.Claims})
 			secrets := append(idp.issuedSecrets(), testClientSecret, leakMarker, "rt-forged", "mallory")
 			if tt.wantErr == nil {
 				if err != nil {

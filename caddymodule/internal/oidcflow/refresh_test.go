@@ -31,7 +31,7 @@ func TestRefresh(t *testing.T) {
 	res := login(t, c, idp, "frank")
 	old := res.Login.Tokens
 
-	got, err := c.Refresh(t.Context(), "frank", old, res.Login.Claims)
+	got, err := c.Refresh(t.Context(), session.RefreshRequest{Subject: "frank", Tokens: old, Claims: res.Login.Claims})
 	tok := got.Tokens
 	if err != nil {
 		t.Fatalf("Refresh: %v", err)
@@ -57,7 +57,7 @@ func TestRefresh(t *testing.T) {
 			if tt.setup != nil {
 				tt.setup()
 			}
-			_, err := c.Refresh(t.Context(), tt.subject, session.Tokens{RefreshToken: tt.refreshToken}, session.Claims{})
+			_, err := c.Refresh(t.Context(), session.RefreshRequest{Subject: tt.subject, Tokens: session.Tokens{RefreshToken: tt.refreshToken}, Claims: session.Claims{}})
 			if err == nil {
 				t.Fatal("Refresh succeeded")
 			}
@@ -79,7 +79,7 @@ func TestRefreshDiscoveryDown(t *testing.T) {
 	idp := newIdP(t, clk.Now)
 	idp.down.Store(true)
 	c := newTestClient(t, idp, clk, nil)
-	if _, err := c.Refresh(t.Context(), "x", session.Tokens{RefreshToken: "rt"}, session.Claims{}); !errors.Is(err, session.ErrRefreshTransient) {
+	if _, err := c.Refresh(t.Context(), session.RefreshRequest{Subject: "x", Tokens: session.Tokens{RefreshToken: "rt"}, Claims: session.Claims{}}); !errors.Is(err, session.ErrRefreshTransient) {
 		t.Fatalf("Refresh with discovery down: %v, want transient", err)
 	}
 }

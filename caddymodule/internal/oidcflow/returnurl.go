@@ -73,3 +73,120 @@ func ValidReturnPath(raw string) bool {
 func leadingSlash(s string) bool {
 	return len(s) > 0 && s[0] == '/' && (len(s) == 1 || (s[1] != '/' && s[1] != '\\'))
 }
+
+// ReturnPolicy says which absolute URLs a login may return to, besides
+// paths on the host that serves the login: hosts of Domain (the session
+// cookie's domain) and the listed Hosts. The zero value allows paths
+// only.
+type ReturnPolicy struct {
+	// Domain allows the domain itself and every host under it (label
+	// boundary: "app.example.com" for "example.com", never
+	// "evilexample.com" nor "example.com.evil.net").
+	Domain string
+	// Hosts are further host names allowed exactly.
+	Hosts []string
+	// AllowHTTP accepts http:// as well as https:// (insecure cookies,
+	// for local development).
+	AllowHTTP bool
+}
+
+// Allows reports whether raw is a safe place to return to: a path that
+// ValidReturnPath accepts, or an absolute http(s) URL whose host the
+// policy allows, written plainly: lower-case ASCII letters, digits,
+// hyphens and dots (IDN in its xn-- form), an optional port, no
+// userinfo, no percent-encoding or backslash in the authority, and a
+// path, query and fragment ValidReturnPath accepts.
+func (p ReturnPolicy) Allows(raw string) bool {
+	if leadingSlash(raw) {
+		return ValidReturnPath(raw)
+	}
+	if p.Domain == "" && len(p.Hosts) == 0 || len(raw) > MaxReturnPathLength {
+		return false
+	}
+	rest, ok := strings.CutPrefix(raw, "https://")
+	if !ok && p.AllowHTTP {
+		rest, ok = strings.CutPrefix(raw, "http://")
+	}
+	if !ok {
+		return false
+	}
+	end := strings.IndexAny(rest, "/?#")
+	authority, path := rest, "/"
+	if end >= 0 {
+		authority, path = rest[:end], rest[end:]
+		if path[0] != '/' {
+			path = "/" + path
+		}
+	}
+	host, port, hasPort := strings.Cut(authority, ":")
+	if hasPort && !validPort(port) {
+		return false
+	}
+	if !plainHost(host) || !p.hostAllowed(host) {
+		return false
+	}
+	return ValidReturnPath(path)
+}
+
+// hostAllowed reports whether host is the domain, under it, or listed.
+func (p ReturnPolicy) hostAllowed(host string) bool {
+	d := strings.ToLower(strings.TrimSuffix(p.Domain, "."))
+	if d != "" && (host == d || strings.HasSuffix(host, "."+d)) {
+		return true
+	}
+	for _, h := range p.Hosts {
+		if strings.EqualFold(h, host) {
+			return true
+		}
+	}
+	return false
+}
+
+// plainHost reports whether h is a DNS name written plainly: labels of
+// lower-case ASCII letters, digits and inner hyphens, 1 to 63 bytes
+// each, at most 253 in all, no empty label (so no trailing dot).
+func plainHost(h string) bool {
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for label := range strings.SplitSeq(h, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			if b := label[i]; !(b >= 'a' && b <= 'z' || b >= '0' && b <= '9' || b == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// ReturnPolicyHost reports whether h is a host name as ReturnPolicy
+// accepts it: lower-case ASCII labels of letters, digits and inner
+// hyphens.
+func ReturnPolicyHost(h string) bool { return plainHost(h) }
+
+// validPort reports whether s is a port number 1-65535 without sign or
+// leading zero.
+func validPort(s string) bool {
+	if s == "" || len(s) > 5 || s[0] == '0' {
+		return false
+	}
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+		n = n*10 + int(s[i]-'0')
+	}
+	return n <= 65535
+}
+
+// Safe returns raw if the policy allows it, else "/".
+func (p ReturnPolicy) Safe(raw string) string {
+	if p.Allows(raw) {
+		return raw
+	}
+	return "/"
+}

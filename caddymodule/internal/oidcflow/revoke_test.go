@@ -122,7 +122,7 @@ func TestRevokeTokensRevokes(t *testing.T) {
 	if ok, err := c.RevokeTokens(t.Context(), res.Login.Tokens); !ok || err != nil {
 		t.Fatalf("RevokeTokens = %v, %v", ok, err)
 	}
-	_, err := c.Refresh(t.Context(), "alice", res.Login.Tokens, res.Login.Claims)
+	_, err := c.Refresh(t.Context(), session.RefreshRequest{Subject: "alice", Tokens: res.Login.Tokens, Claims: res.Login.Claims})
 	if !errors.Is(err, ErrRefreshRefused) || errors.Is(err, session.ErrRefreshTransient) {
 		t.Fatalf("Refresh after revocation: %v", err)
 	}

@@ -39,6 +39,9 @@ const (
 	// ReasonStepUp means the authentication is too old or too weak for
 	// the route (max_age, acr).
 	ReasonStepUp Reason = "step_up_required"
+	// ReasonMFARequired means the principal must show a second factor
+	// (the mfa rules) and its authentication does not, or no longer does.
+	ReasonMFARequired Reason = "mfa_required"
 	// ReasonTooManyFailures means the client address failed too often.
 	ReasonTooManyFailures Reason = "too_many_failures"
 	// ReasonUnavailable means a dependency needed to decide is down.
@@ -56,6 +59,9 @@ const (
 	// ReasonIssuerNotAccepted means a valid token came from a trusted
 	// issuer that the route does not list in its issuers.
 	ReasonIssuerNotAccepted Reason = "issuer_not_accepted"
+	// ReasonProviderNotAccepted means a browser session from a login
+	// provider the route does not list (`providers`).
+	ReasonProviderNotAccepted Reason = "provider_not_accepted"
 	// ReasonMalformedIdentity means the credential was valid but an
 	// identity value in it (subject, email, name, group, scope, …) could
 	// not be forwarded as exactly itself: a control character, invalid
@@ -93,6 +99,27 @@ type Requirement struct {
 	// Tools limits the rule to MCP tool names matching these globs
 	// (path.Match syntax, e.g. "deploy_*"); empty means any.
 	Tools []string
+	// When, when set, limits the rule to the principals it selects (see
+	// Applicable); the others are judged by the other rules only.
+	When *Condition
+}
+
+// Applicable returns the requirements that apply to a principal with
+// attributes a: those without a condition, and those whose condition
+// selects a. Without conditional requirements it returns reqs itself.
+// For a request without a principal, pass the zero Attributes: only the
+// unconditional requirements remain.
+func Applicable(reqs []Requirement, a Attributes) []Requirement {
+	if !slices.ContainsFunc(reqs, func(r Requirement) bool { return r.When != nil }) {
+		return reqs
+	}
+	out := make([]Requirement, 0, len(reqs))
+	for _, r := range reqs {
+		if r.When == nil || r.When.Matches(a) {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // Request is what a requirement can be conditioned on.

@@ -69,6 +69,11 @@ type Principal struct {
 	// float64), for claim requirements; nil for methods without claims.
 	// Shared between callers: read, never modify.
 	Claims map[string]any
+	// Provider names the login provider of a MethodSession principal
+	// (the `oidc` block's name; "oidc" when it has none). With several
+	// providers, Subject is namespaced as "<provider>:<sub>", so the same
+	// `sub` at two providers never names one user.
+	Provider string
 	// SessionID identifies the browser session for MethodSession: a hash
 	// of the session id (session.Session.IDHash), safe for logs and audit
 	// events, never the ticket itself. Empty for other methods.

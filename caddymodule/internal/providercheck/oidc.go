@@ -23,7 +23,11 @@ type oidcCheck struct {
 
 // run performs the provider checks in the order a login meets them.
 func (o *oidcCheck) run(ctx context.Context) []Result {
-	o.rs = &results{component: "oidc " + o.cfg.Issuer}
+	component := "oidc " + o.cfg.Issuer
+	if o.cfg.Name != "" {
+		component = "oidc " + o.cfg.Name + " " + o.cfg.Issuer
+	}
+	o.rs = &results{component: component}
 	if len(o.cfg.Scopes) == 0 {
 		o.cfg.Scopes = oidcflow.DefaultScopes
 	}

@@ -40,8 +40,8 @@ const DefaultEndpointPrefix = "/.portcullis/"
 type Config struct {
 	// Redis lists the Redis deployments to PING.
 	Redis []Redis
-	// OIDC is the browser-login provider; nil when none is configured.
-	OIDC *OIDC
+	// OIDC are the browser-login providers; none when SSO is off.
+	OIDC []OIDC
 	// JWT lists the issuers of bearer JWTs.
 	JWT []JWTIssuer
 	// Timeout bounds each request. Default: DefaultTimeout.
@@ -69,6 +69,9 @@ type Redis struct {
 // OIDC is the configuration of browser login at one OpenID provider, as
 // the gateway uses it.
 type OIDC struct {
+	// Name is the provider's name among several (`oidc <name> <issuer>`);
+	// empty for a single unnamed provider.
+	Name string
 	// Issuer is the configured issuer URL, compared byte for byte with
 	// the discovery document's.
 	Issuer string
@@ -131,9 +134,9 @@ func Run(ctx context.Context, cfg Config) Report {
 		secrets = append(secrets, urlPassword(r.Config.URL))
 		jobs = append(jobs, func() []Result { return checkRedis(ctx, r, cfg.Timeout) })
 	}
-	if cfg.OIDC != nil {
-		secrets = append(secrets, cfg.OIDC.ClientSecret)
-		o := &oidcCheck{cfg: *cfg.OIDC, client: cfg.HTTPClient, timeout: cfg.Timeout}
+	for _, oc := range cfg.OIDC {
+		secrets = append(secrets, oc.ClientSecret)
+		o := &oidcCheck{cfg: oc, client: cfg.HTTPClient, timeout: cfg.Timeout}
 		jobs = append(jobs, func() []Result { return o.run(ctx) })
 	}
 	for _, j := range cfg.JWT {

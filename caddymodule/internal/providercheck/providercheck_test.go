@@ -353,7 +353,7 @@ func TestOIDCChecks(t *testing.T) {
 			if tt.oidc != nil {
 				tt.oidc(&o, f)
 			}
-			rep := runCheck(t, Config{OIDC: &o})
+			rep := runCheck(t, Config{OIDC: []OIDC{o}})
 			out := text(t, rep)
 			for _, w := range tt.wants {
 				r := find(t, rep, w.check)
@@ -376,8 +376,8 @@ func TestOIDCChecks(t *testing.T) {
 func TestHealthyReportHasNoWarnings(t *testing.T) {
 	t.Parallel()
 	f := startFakeIDP(t, nil)
-	rep := runCheck(t, Config{OIDC: &OIDC{Issuer: f.issuer(), ClientID: fakeClientID, ClientSecret: fakeSecret, RedirectURL: testRedirect,
-		PostLogoutRedirectURL: "https://app.example.com/bye"}})
+	rep := runCheck(t, Config{OIDC: []OIDC{{Issuer: f.issuer(), ClientID: fakeClientID, ClientSecret: fakeSecret, RedirectURL: testRedirect,
+		PostLogoutRedirectURL: "https://app.example.com/bye"}}})
 	for _, r := range rep.Results {
 		if r.Status != OK {
 			t.Errorf("%s %s %s: %s", r.Status, r.Component, r.Check, r.Detail)

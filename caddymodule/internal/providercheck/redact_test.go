@@ -18,7 +18,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	f := startFakeIDP(t, func(f *fakeIDP) { f.echoSecret = true })
 	srv := f.issuer()
 	rep := runCheck(t, Config{
-		OIDC:    &OIDC{Issuer: srv, ClientID: fakeClientID, ClientSecret: fakeSecret, RedirectURL: testRedirect},
+		OIDC:    []OIDC{{Issuer: srv, ClientID: fakeClientID, ClientSecret: fakeSecret, RedirectURL: testRedirect}},
 		Redis:   []Redis{{Config: store.RedisConfig{URL: "redis://:" + redisPassword + "@127.0.0.1:1/0", Password: redisPassword}}},
 		Timeout: 5 * time.Second,
 	})

@@ -21,6 +21,11 @@ const (
 	// DefaultInsecureCookieName is the name used with CookieConfig.Insecure,
 	// where the `__Host-` prefix is impossible.
 	DefaultInsecureCookieName = "portcullis"
+	// DefaultDomainCookieName is the name of a Secure session cookie
+	// shared by a domain's hosts (CookieConfig.Domain): `__Host-` forbids
+	// a Domain attribute, `__Secure-` still makes browsers refuse it
+	// unless Secure.
+	DefaultDomainCookieName = "__Secure-portcullis"
 )
 
 // CookieConfig configures the session cookie. The zero value is the
@@ -34,6 +39,10 @@ type CookieConfig struct {
 	// HTTP. For local development only: it MUST NOT be set in production,
 	// where the cookie would travel in clear text.
 	Insecure bool
+	// Domain, when set, shares the session cookie with every host of that
+	// domain (single sign-on across app.example.com, api.example.com …).
+	// Empty: a host-only cookie. Flow cookies stay host-only either way.
+	Domain string
 	// SameSite is the cookie's SameSite attribute: http.SameSiteStrictMode
 	// (default, also for SameSiteDefaultMode) or http.SameSiteLaxMode.
 	// SameSiteNoneMode is refused: it would send the cookie on cross-site
@@ -46,9 +55,15 @@ type CookieConfig struct {
 func (c CookieConfig) withDefaults() (CookieConfig, error) {
 	if c.Name == "" {
 		c.Name = DefaultCookieName
-		if c.Insecure {
+		switch {
+		case c.Insecure:
 			c.Name = DefaultInsecureCookieName
+		case c.Domain != "":
+			c.Name = DefaultDomainCookieName
 		}
+	}
+	if c.Domain != "" && hasPrefixFold(c.Name, "__Host-") {
+		return c, fmt.Errorf("session: cookie name %q cannot have a domain (browsers refuse __Host- cookies with one); use the __Secure- prefix", c.Name)
 	}
 	if !validCookieName(c.Name) {
 		return c, fmt.Errorf("session: cookie name %q is not a valid cookie name", c.Name)
@@ -113,14 +128,18 @@ func (m *Manager) ticketCookie(id string, expires time.Time) (*http.Cookie, erro
 	if err != nil {
 		return nil, errors.New("session: encoding the session cookie failed")
 	}
-	return m.cookie.NewCookie(m.cookie.Name, v, expires.Sub(m.now()), m.cookie.SameSite), nil
+	ck := m.cookie.NewCookie(m.cookie.Name, v, expires.Sub(m.now()), m.cookie.SameSite)
+	ck.Domain = m.cookie.Domain
+	return ck, nil
 }
 
 // ClearCookie returns a cookie that deletes the session cookie. The
 // adapter sets it whenever Load reports ErrNoSession other than
 // ErrNoCookie, and on logout.
 func (m *Manager) ClearCookie() *http.Cookie {
-	return m.cookie.NewCookie(m.cookie.Name, "", 0, m.cookie.SameSite)
+	ck := m.cookie.NewCookie(m.cookie.Name, "", 0, m.cookie.SameSite)
+	ck.Domain = m.cookie.Domain
+	return ck
 }
 
 // CookieName returns the session cookie's name, for the adapter to strip

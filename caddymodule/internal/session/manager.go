@@ -58,6 +58,14 @@ type Config struct {
 	// active; never extended. Default: DefaultAbsoluteTimeout. Must not
 	// be less than IdleTimeout.
 	AbsoluteTimeout time.Duration
+	// RememberTimeout is the absolute lifetime of a session whose login
+	// asked to be remembered (Login.Remember, "remember me"): longer than
+	// AbsoluteTimeout, still ended by logout and revocation. Zero: no
+	// session is remembered (Login.Remember is ignored).
+	RememberTimeout time.Duration
+	// RememberIdleTimeout is the idle timeout of a remembered session.
+	// Default: IdleTimeout.
+	RememberIdleTimeout time.Duration
 	// TouchInterval: a Load writes the session's last-seen time (sliding
 	// the idle timeout) only when it is older than this, so an active
 	// session costs at most one store write per interval, not one per
@@ -103,7 +111,9 @@ type Manager struct {
 	wait      time.Duration
 	now       func() time.Time
 	decoded   recordCache
-	tickets   ticketCache
+
+	remember, rememberIdle time.Duration // Config.RememberTimeout, RememberIdleTimeout
+	tickets                ticketCache
 }
 
 // New checks cfg, applies defaults and returns a Manager. It does no I/O.
@@ -143,6 +153,13 @@ func New(cfg Config) (*Manager, error) {
 	if m.absolute < m.idle {
 		return nil, fmt.Errorf("session: absolute timeout %v is shorter than idle timeout %v", m.absolute, m.idle)
 	}
+	m.remember, m.rememberIdle = cfg.RememberTimeout, orDefault(cfg.RememberIdleTimeout, m.idle)
+	if m.remember < 0 || m.rememberIdle < 0 {
+		return nil, errors.New("session: durations must not be negative")
+	}
+	if m.remember > 0 && (m.remember < m.absolute || m.remember < m.rememberIdle) {
+		return nil, fmt.Errorf("session: remember-me lifetime %v is shorter than the absolute timeout %v or its idle timeout %v", m.remember, m.absolute, m.rememberIdle)
+	}
 	m.touch = cfg.TouchInterval
 	if m.touch == 0 {
 		m.touch = min(m.idle/10, MaxTouchInterval)
@@ -153,7 +170,7 @@ func New(cfg Config) (*Manager, error) {
 	}
 	// securecookie's own timestamp check (real time) backs up the record's
 	// absolute expiry.
-	if m.codecs, err = DeriveCodecs(cfg.Keys, PurposeTicket, m.absolute+time.Hour); err != nil {
+	if m.codecs, err = DeriveCodecs(cfg.Keys, PurposeTicket, max(m.absolute, m.remember)+time.Hour); err != nil {
 		return nil, err
 	}
 	if m.cookie, err = cfg.Cookie.withDefaults(); err != nil {
@@ -182,15 +199,20 @@ func (m *Manager) Create(ctx context.Context, login Login) (*Session, *http.Cook
 	if login.Tokens.Obtained.IsZero() {
 		login.Tokens.Obtained = now
 	}
+	lifetime := m.absolute
 	rec := &record{
 		Version:  recordVersion,
 		Subject:  login.Subject,
+		Provider: login.Provider,
 		Claims:   login.Claims,
 		Tokens:   login.Tokens,
 		Created:  now,
 		LastSeen: now,
-		Expires:  now.Add(m.absolute),
 	}
+	if login.Remember && m.remember > 0 {
+		lifetime, rec.Remembered = m.remember, true
+	}
+	rec.Expires = now.Add(lifetime)
 	id := newID()
 	h := hashID(id)
 	key := m.keys.session(h)
@@ -199,11 +221,11 @@ func (m *Manager) Create(ctx context.Context, login Login) (*Session, *http.Cook
 		return nil, nil, err
 	}
 	// Index first: a session that exists is always revocable.
-	if err := m.atomic.AddMember(ctx, m.keys.subject(rec.Subject), h, m.absolute); err != nil {
+	if err := m.atomic.AddMember(ctx, m.keys.subject(rec.Subject), h, lifetime); err != nil {
 		return nil, nil, unavailable("indexing session", err)
 	}
 	if sid := rec.Claims.SID; sid != "" {
-		if err := m.atomic.AddMember(ctx, m.keys.sid(sid), h, m.absolute); err != nil {
+		if err := m.atomic.AddMember(ctx, m.keys.sid(sid), h, lifetime); err != nil {
 			return nil, nil, unavailable("indexing session", err)
 		}
 	}
@@ -281,7 +303,7 @@ func (m *Manager) checkExpiry(ctx context.Context, key string, rec *record, now 
 	switch {
 	case !now.Before(rec.Expires):
 		absolute = true
-	case now.Sub(rec.LastSeen) >= m.idle:
+	case now.Sub(rec.LastSeen) >= m.idleOf(rec):
 	default:
 		return nil
 	}

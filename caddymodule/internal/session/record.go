@@ -58,13 +58,17 @@ func hashString(domain, s string) string {
 
 // record is what the store holds for one session, sealed.
 type record struct {
-	Version  int       `json:"v"`
-	Subject  string    `json:"sub"`
-	Claims   Claims    `json:"claims"`
-	Tokens   Tokens    `json:"tokens"`
-	Created  time.Time `json:"created"`
-	LastSeen time.Time `json:"last_seen"`
-	Expires  time.Time `json:"expires"`
+	Version  int    `json:"v"`
+	Subject  string `json:"sub"`
+	Provider string `json:"prov,omitempty"`
+	// Remembered: created by a "remember me" login, with the Manager's
+	// RememberTimeout and RememberIdleTimeout.
+	Remembered bool      `json:"rem,omitempty"`
+	Claims     Claims    `json:"claims"`
+	Tokens     Tokens    `json:"tokens"`
+	Created    time.Time `json:"created"`
+	LastSeen   time.Time `json:"last_seen"`
+	Expires    time.Time `json:"expires"`
 }
 
 const recordVersion = 1
@@ -118,13 +122,15 @@ func (m *Manager) decode(raw []byte, key string) (*record, error) {
 
 // session builds the Session value of rec.
 func (m *Manager) session(idHash string, rec *record) *Session {
-	idle := rec.LastSeen.Add(m.idle)
+	idle := rec.LastSeen.Add(m.idleOf(rec))
 	if idle.After(rec.Expires) {
 		idle = rec.Expires
 	}
 	return &Session{
 		IDHash:      idHash,
 		Subject:     rec.Subject,
+		Provider:    rec.Provider,
+		Remembered:  rec.Remembered,
 		Claims:      rec.Claims,
 		Tokens:      rec.Tokens,
 		Created:     rec.Created,
@@ -144,5 +150,14 @@ const expiryGrace = time.Minute
 // absolute); zero or negative when the session has ended. Records are
 // stored for ttl + expiryGrace.
 func (m *Manager) ttl(rec *record, now time.Time) time.Duration {
-	return min(m.idle, rec.Expires.Sub(now))
+	return min(m.idleOf(rec), rec.Expires.Sub(now))
+}
+
+// idleOf returns rec's idle timeout: the remembered one for a
+// remembered session.
+func (m *Manager) idleOf(rec *record) time.Duration {
+	if rec.Remembered {
+		return m.rememberIdle
+	}
+	return m.idle
 }

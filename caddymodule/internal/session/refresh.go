@@ -13,14 +13,26 @@ import (
 // Refresher renews a session's IdP tokens at the provider's token
 // endpoint; package oidcflow implements it.
 type Refresher interface {
-	// Refresh exchanges the session's refresh token (of the user
-	// subject) for new tokens, and may return the user's current claims.
+	// Refresh exchanges the session's refresh token for new tokens, and
+	// may return the user's current claims.
 	// A result without a RefreshToken or IDToken keeps the current one
 	// (providers that do not rotate refresh tokens). An error wrapping
 	// ErrRefreshTransient means "try again later" (provider unreachable,
 	// 5xx); any other error means the provider refused (for example
 	// invalid_grant) and ends the session. Errors must not contain tokens.
-	Refresh(ctx context.Context, subject string, tokens Tokens, claims Claims) (Refreshed, error)
+	Refresh(ctx context.Context, req RefreshRequest) (Refreshed, error)
+}
+
+// RefreshRequest is the session a Refresher renews.
+type RefreshRequest struct {
+	// Provider names the session's login provider (Login.Provider).
+	Provider string
+	// Subject is the session's subject (as given to Create).
+	Subject string
+	// Tokens are the current tokens; RefreshToken is set.
+	Tokens Tokens
+	// Claims are the current claims.
+	Claims Claims
 }
 
 // Refreshed is what a Refresher returns.
@@ -96,7 +108,7 @@ func (m *Manager) refresh(ctx context.Context, h string, raw []byte, rec *record
 		release()
 		return raw, rec, nil
 	}
-	fresh, err := m.refresher.Refresh(wctx, rec.Subject, rec.Tokens, rec.Claims)
+	fresh, err := m.refresher.Refresh(wctx, RefreshRequest{Provider: rec.Provider, Subject: rec.Subject, Tokens: rec.Tokens, Claims: rec.Claims})
 	if m.onRefresh != nil {
 		m.onRefresh(rec.Subject, err)
 	}

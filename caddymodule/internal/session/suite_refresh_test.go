@@ -24,7 +24,8 @@ type fakeRefresher struct {
 	presented []string // refresh tokens presented
 }
 
-func (f *fakeRefresher) Refresh(ctx context.Context, subject string, cur Tokens, _ Claims) (Refreshed, error) {
+func (f *fakeRefresher) Refresh(ctx context.Context, req RefreshRequest) (Refreshed, error) {
+	cur := req.Tokens
 	n := f.calls.Add(1)
 	f.mu.Lock()
 	f.presented = append(f.presented, cur.RefreshToken)
