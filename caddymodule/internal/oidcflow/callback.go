@@ -214,7 +214,7 @@ func tokensOf(tok *oauth2.Token, rawID string, now time.Time) session.Tokens {
 		IDToken:      rawID,
 		Expiry:       tok.Expiry,
 		Obtained:     now,
-		Scopes:       strings.Fields(scope),
+		Scope:        strings.Join(strings.Fields(scope), " "),
 	}
 }
 

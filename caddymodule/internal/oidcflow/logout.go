@@ -15,7 +15,7 @@ import (
 // id_token_hint (when idTokenHint is set), client_id,
 // post_logout_redirect_uri (Config.PostLogoutRedirectURL, when set) and
 // state (when set). The URL carries the ID token: send the browser there
-// with ProviderRedirectPage rather than a Location header, which access
+// with a page (pages.ProviderRedirect) rather than a Location header, which access
 // logs record. Errors: ErrUnavailable, ErrNoEndSession (then just end the
 // local session and go to the post-logout page).
 func (c *Client) LogoutURL(ctx context.Context, idTokenHint, state string) (string, error) {

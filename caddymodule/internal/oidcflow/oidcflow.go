@@ -4,8 +4,9 @@
 // verification, claims mapping), refreshes tokens for package session,
 // builds RP-initiated logout URLs and verifies back-channel logout
 // tokens. It also holds the small browser-facing helpers the adapter
-// needs: return-URL validation, browser-navigation detection, same-origin
-// checks and the landing page that works around SameSite=Strict.
+// needs: return-URL validation (ReturnPolicy), browser-navigation
+// detection and same-origin checks; the pages themselves are package
+// pages'.
 //
 // Discovery is lazy: New does no network I/O; the first operation that
 // needs the provider fetches its discovery document (bounded by

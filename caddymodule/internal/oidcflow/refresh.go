@@ -54,8 +54,8 @@ func (c *Client) Refresh(ctx context.Context, req session.RefreshRequest) (sessi
 	}
 	c.problems.resolved(componentToken)
 	out := session.Refreshed{Tokens: tokensOf(tok, "", c.now())}
-	if len(out.Tokens.Scopes) == 0 { // RFC 6749 §6: omitted, the scope is the one granted before
-		out.Tokens.Scopes = req.Tokens.Scopes
+	if out.Tokens.Scope == "" { // RFC 6749 §6: omitted, the scope is the one granted before
+		out.Tokens.Scope = req.Tokens.Scope
 	}
 	base := withoutNames(claims.Raw, claims.UserInfoClaims)
 	rawID, _ := tok.Extra("id_token").(string)
