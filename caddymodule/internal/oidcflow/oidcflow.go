@@ -5,8 +5,8 @@
 // builds RP-initiated logout URLs and verifies back-channel logout
 // tokens. It also holds the small browser-facing helpers the adapter
 // needs: return-URL validation (ReturnPolicy), browser-navigation
-// detection and same-origin checks; the pages themselves are package
-// pages'.
+// detection and same-origin checks (the pages themselves are in package
+// pages).
 //
 // Discovery is lazy: New does no network I/O; the first operation that
 // needs the provider fetches its discovery document (bounded by
