@@ -2,12 +2,12 @@ package caddymodule
 
 import (
 	"encoding/json"
-	"fmt"
-	"html"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/portcullis-auth/portcullis/caddymodule/internal/pages"
 )
 
 // errorBody is the JSON answer to a refused request. It never carries
@@ -35,6 +35,9 @@ type challenge struct {
 	// maxAge and acrValues describe a step-up (RFC 9470).
 	maxAge    time.Duration
 	acrValues []string
+	// pages renders the HTML page (the operator's, or the defaults when
+	// nil).
+	pages *pages.Set
 	// html answers with a page for people instead of JSON (a browser
 	// navigation).
 	html bool
@@ -79,7 +82,7 @@ func writeChallenge(w http.ResponseWriter, id, realm string, c challenge) {
 	h := w.Header()
 	h.Set("WWW-Authenticate", b.String())
 	if c.html {
-		writeHTMLError(w, id, c.status, c.description)
+		writeHTMLError(w, c.pages, id, c.status, c.description)
 		return
 	}
 	h.Set("Content-Type", "application/json")
@@ -134,20 +137,21 @@ func writeJSONError(w http.ResponseWriter, id string, status int, code, desc str
 	_ = json.NewEncoder(w).Encode(errorBody{Error: code, ErrorDescription: desc, RequestID: id})
 }
 
-// writeHTMLError answers a browser with a plain page: the status, a
-// sentence and the request id, nothing internal.
-func writeHTMLError(w http.ResponseWriter, id string, status int, desc string) {
-	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Security-Policy", "default-src 'none'")
-	if h.Get("X-Request-Id") == "" {
-		h.Set("X-Request-Id", id)
+// writeHTMLError answers a browser with the error page (set's, or the
+// built-in one): the status, a sentence and the request id, nothing
+// internal.
+func writeHTMLError(w http.ResponseWriter, set *pages.Set, id string, status int, desc string) {
+	if set == nil {
+		set = pages.Default()
 	}
-	w.WriteHeader(status)
-	text := html.EscapeString(http.StatusText(status))
-	_, _ = fmt.Fprintf(w, "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>%d %s</title></head>\n"+
-		"<body><h1>%s</h1><p>%s</p><p>Request id: <code>%s</code></p></body></html>\n",
-		status, text, text, html.EscapeString(desc), html.EscapeString(id))
+	page, err := set.Error(pages.ErrorData{Status: status, Message: desc, RequestID: id})
+	if err != nil {
+		// An operator's template that fails on this data: the built-in
+		// page, which cannot.
+		page, _ = pages.Default().Error(pages.ErrorData{Status: status, Message: desc, RequestID: id})
+	}
+	if w.Header().Get("X-Request-Id") == "" {
+		w.Header().Set("X-Request-Id", id)
+	}
+	writePage(w, page)
 }

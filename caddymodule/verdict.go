@@ -66,7 +66,7 @@ func (h *Handler) answer(w http.ResponseWriter, r *http.Request, ev audit.Event,
 		writeJSONError(w, ev.RequestID, v.c.status, v.c.code, v.c.description)
 	default:
 		c := v.c
-		c.html = oidcflow.IsBrowserNavigation(r)
+		c.html, c.pages = oidcflow.IsBrowserNavigation(r), h.app.pages
 		if h.resource != nil && (c.status == http.StatusUnauthorized || c.status == http.StatusForbidden) {
 			c.resourceMetadata = h.resource.meta.URL()
 		}
