@@ -168,7 +168,32 @@ func (h *Handler) serveLogin(w http.ResponseWriter, r *http.Request, rid string)
 		}
 		opts.LoginHint = hint
 	}
-	h.startLoginAt(w, r, rid, p, opts)
+	if !q.Has("provider") {
+		h.startLoginAt(w, r, rid, p, opts)
+		return
+	}
+	// A page, not a 302, when the provider was chosen (the chooser's form
+	// sends it): browsers check form-action 'self' against every redirect
+	// that follows a form submission, so a 302 to the provider would stop.
+	red, err := h.loginRedirect(r, rid, p, opts)
+	if err != nil {
+		writeProviderError(w, rid, err)
+		return
+	}
+	setCookies(w, red.SetCookies)
+	h.sendOn(w, rid, red.URL)
+}
+
+// sendOn answers with a page that continues the navigation to target,
+// an absolute URL of ours or the provider's.
+func (h *Handler) sendOn(w http.ResponseWriter, rid, target string) {
+	page, err := h.app.pages.ProviderRedirect(target)
+	if err != nil {
+		h.app.logger.Error("rendering the redirect page", zap.Error(err))
+		writeJSONError(w, rid, http.StatusInternalServerError, "server_error", "the sign-in cannot continue")
+		return
+	}
+	writePage(w, page)
 }
 
 // loginOptions reads the login endpoint's options; bad says what is
@@ -201,6 +226,7 @@ func (h *Handler) serveChooser(w http.ResponseWriter, r *http.Request, rid strin
 		Title:       "Sign in",
 		ReturnTo:    h.app.sso.list[0].client.ReturnPolicy().Safe(opts.ReturnTo),
 		RememberMe:  h.app.Session.RememberMe > 0,
+		Remembered:  opts.Remember,
 		RememberFor: humanDuration(time.Duration(h.app.Session.RememberMe)),
 		RequestID:   rid,
 		Action:      h.app.endpointPrefix + "login",
@@ -220,19 +246,28 @@ func (h *Handler) serveChooser(w http.ResponseWriter, r *http.Request, rid strin
 	writePage(w, page)
 }
 
-// startLoginAt redirects a browser to provider p.
+// startLoginAt redirects a browser to provider p (a 302: for
+// navigations, not form submissions).
 func (h *Handler) startLoginAt(w http.ResponseWriter, r *http.Request, rid string, p *loginProvider, opts oidcflow.LoginOptions) {
-	red, err := p.client.StartLogin(r.Context(), opts)
+	red, err := h.loginRedirect(r, rid, p, opts)
 	if err != nil {
-		ev := h.ssoEvent(r, audit.KindLoginFailed, rid)
-		ev.Result, ev.Reason = audit.Deny, oidcflow.Reason(err)
-		h.app.emit(ev, h.sampler)
 		writeProviderError(w, rid, err)
 		return
 	}
 	setCookies(w, red.SetCookies)
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, red.URL, http.StatusFound)
+}
+
+// loginRedirect starts a login at p; a failure is audited.
+func (h *Handler) loginRedirect(r *http.Request, rid string, p *loginProvider, opts oidcflow.LoginOptions) (*oidcflow.Redirect, error) {
+	red, err := p.client.StartLogin(r.Context(), opts)
+	if err != nil {
+		ev := h.ssoEvent(r, audit.KindLoginFailed, rid)
+		ev.Result, ev.Reason = audit.Deny, oidcflow.Reason(err)
+		h.app.emit(ev, h.sampler)
+	}
+	return red, err
 }
 
 // humanDuration writes d in days when it is whole days ("30 days").
