@@ -52,6 +52,7 @@ func runSuite(t *testing.T, b backend) {
 		{"Logout", testLogout},
 		{"IdleTimeout", testIdleTimeout},
 		{"AbsoluteTimeout", testAbsoluteTimeout},
+		{"RememberMe", testRememberMe},
 		{"TouchThrottle", testTouchThrottle},
 		{"KeyRotation", testKeyRotation},
 		{"DeleteSubject", testDeleteSubject},
