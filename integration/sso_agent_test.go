@@ -32,14 +32,44 @@ func (a *agent) navigate(u string) (*http.Response, string) {
 	return resp, body
 }
 
-var landingNext = regexp.MustCompile(`<a id="next" href="([^"]*)"`)
+// landingNext finds where the gateway's landing page (after a login)
+// continues: its meta refresh, or its link with id next.
+var landingNext = regexp.MustCompile(`http-equiv="refresh" content="0;\s*url=([^"]*)"|<a id="next" href="([^"]*)"`)
 
-// loginAt logs in through the gateway and returns the session cookie value.
+// landingTarget returns where the landing page body continues, "" if
+// body is not a landing page.
+func landingTarget(body string) string {
+	m := landingNext.FindStringSubmatch(body)
+	if m == nil {
+		return ""
+	}
+	return html.UnescapeString(m[1] + m[2])
+}
+
+// landedAt returns where the landing page that resp (the last of a
+// navigation) and body are continues, "" if they are not the landing
+// page the callback answers.
+func landedAt(resp *http.Response, body string) string {
+	if resp.StatusCode != http.StatusOK || !strings.HasSuffix(resp.Request.URL.Path, "/.portcullis/callback") {
+		return ""
+	}
+	return landingTarget(body)
+}
+
+// loginAt logs in through the gateway (filling the provider's login form
+// if it shows one) and returns the session cookie value.
 func (a *agent) loginAt(gw *harness.Gateway, path string) string {
 	a.t.Helper()
-	c, err := a.Login(gw.URL, path, "portcullis", alice.Username, alice.Password)
-	if err != nil || c == "" {
-		a.t.Fatalf("login at %s: %v (cookie %q)", gw.URL, err, c)
+	resp, body := a.navigate(gw.URL + path)
+	if strings.Contains(body, `id="login-form"`) {
+		var err error
+		if resp, body, err = a.SubmitLogin(resp, body, alice.Username, alice.Password); err != nil {
+			a.t.Fatalf("login at %s: %v", gw.URL, err)
+		}
+	}
+	c := a.Cookie(gw.URL, "portcullis")
+	if landedAt(resp, body) == "" || c == "" {
+		a.t.Fatalf("login at %s: no landing page and session cookie (%d at %s, cookie %q):\n%s", gw.URL, resp.StatusCode, resp.Request.URL, c, body)
 	}
 	return c
 }
@@ -55,7 +85,11 @@ func withSession(t *testing.T, gw *harness.Gateway, path, cookie string) int {
 // try; every one lands on "/" instead.
 func TestSSOOpenRedirectsRefused(t *testing.T) {
 	t.Parallel()
-	idp := oidcprovider.Start(t, oidcprovider.WithUsers(alice))
+	forEachProfile(t, openRedirectsRefused)
+}
+
+func openRedirectsRefused(t *testing.T, opts ...oidcprovider.Option) {
+	idp := startIdP(t, opts)
 	up := harness.StartUpstream(t)
 	gw := harness.StartGateway(t, ssoGateway(idp.Issuer(), up.Addr, "store memory", ""), ssoEnv...)
 	registerGateway(idp, gw)
@@ -70,19 +104,18 @@ func TestSSOOpenRedirectsRefused(t *testing.T) {
 		"/..//evil.example", "\x00/evil", "http:/\\/evil.example",
 	}
 	for _, p := range payloads {
-		_, body := a.navigate(gw.URL + "/.portcullis/login?return_to=" + url.QueryEscape(p))
-		m := landingNext.FindStringSubmatch(body)
-		if m == nil {
-			t.Fatalf("payload %q: no landing page:\n%s", p, body)
+		resp, body := a.navigate(gw.URL + "/.portcullis/login?return_to=" + url.QueryEscape(p))
+		next := landedAt(resp, body)
+		if next == "" {
+			t.Fatalf("payload %q: no landing page (%d at %s):\n%s", p, resp.StatusCode, resp.Request.URL, body)
 		}
-		if next := html.UnescapeString(m[1]); next != "/" {
+		if next != "/" {
 			t.Errorf("payload %q: landing page continues to %q, want /", p, next)
 		}
 	}
 	// A legitimate path survives.
-	_, body := a.navigate(gw.URL + "/.portcullis/login?return_to=" + url.QueryEscape("/orders/7?tab=items"))
-	if m := landingNext.FindStringSubmatch(body); m == nil || html.UnescapeString(m[1]) != "/orders/7?tab=items" {
-		t.Fatalf("a same-origin path was not kept: %v", m)
+	if next := landedAt(a.navigate(gw.URL + "/.portcullis/login?return_to=" + url.QueryEscape("/orders/7?tab=items"))); next != "/orders/7?tab=items" {
+		t.Fatalf("a same-origin path was not kept: %q", next)
 	}
 }
 
@@ -90,7 +123,11 @@ func TestSSOOpenRedirectsRefused(t *testing.T) {
 // are refused with 401 (never a 500), and a browser is sent to log in.
 func TestSSOBadCookies(t *testing.T) {
 	t.Parallel()
-	idp := oidcprovider.Start(t, oidcprovider.WithUsers(alice))
+	forEachProfile(t, badCookies)
+}
+
+func badCookies(t *testing.T, opts ...oidcprovider.Option) {
+	idp := startIdP(t, opts)
 	up := harness.StartUpstream(t)
 	gw := harness.StartGateway(t, ssoGateway(idp.Issuer(), up.Addr, "store memory", ""), ssoEnv...)
 	other := harness.StartGateway(t, ssoGateway(idp.Issuer(), up.Addr, "store memory", ""),
@@ -130,14 +167,22 @@ func TestSSOBadCookies(t *testing.T) {
 // be, and a refusal's reason must be the timeout that applied. A busy
 // session whose polling a loaded machine paused for an idle timeout is
 // tried again rather than judged.
+//
+// Session timeouts do not depend on the provider beyond the login, and
+// the test waits for seconds in real time: it runs against the strict
+// provider only.
 func TestSSOTimeouts(t *testing.T) {
 	t.Parallel()
+	forProfiles(t, strictProfileOnly, timeouts)
+}
+
+func timeouts(t *testing.T, opts ...oidcprovider.Option) {
 	const (
 		idleTimeout     = 2 * time.Second
 		absoluteTimeout = 5 * time.Second
 		touch           = idleTimeout / 10 // the session package's default touch interval
 	)
-	idp := oidcprovider.Start(t, oidcprovider.WithUsers(alice))
+	idp := startIdP(t, opts)
 	up := harness.StartUpstream(t)
 	gw := harness.StartGateway(t, ssoGateway(idp.Issuer(), up.Addr, "store memory", "idle_timeout 2s\n\t\t\tabsolute_timeout 5s"), ssoEnv...)
 	registerGateway(idp, gw)
@@ -220,27 +265,61 @@ func TestSSOTimeouts(t *testing.T) {
 // gateway logged for a request id ("" if it logged none).
 func expiryReason(t *testing.T, gw *harness.Gateway, requestID string) string {
 	t.Helper()
+	return auditReason(t, gw, "session_expired", requestID)
+}
+
+// auditReason returns the reason of the audit event the gateway logged
+// for a request id ("" if it logged none).
+func auditReason(t *testing.T, gw *harness.Gateway, event, requestID string) string {
+	t.Helper()
 	if requestID == "" {
-		t.Fatal("a refusal without X-Request-Id")
+		t.Fatal("an answer without X-Request-Id")
 	}
-	// The gateway's output is copied from a pipe: give it a moment.
-	deadline := time.Now().Add(10 * time.Second)
+	found := awaitAudit(gw, func(e auditEvent) bool { return e.RequestID == requestID && e.Event == event })
+	return found.Reason
+}
+
+// auditEvent is the part of a gateway's audit event the tests read.
+type auditEvent struct {
+	Event     string `json:"event"`
+	Result    string `json:"result"`
+	Reason    string `json:"reason"`
+	Subject   string `json:"subject"`
+	RequestID string `json:"request_id"`
+}
+
+// auditEvents returns the gateway's audit events of kind event so far.
+func auditEvents(gw *harness.Gateway, event string) []auditEvent {
+	var out []auditEvent
+	for _, line := range strings.Split(gw.Logs(), "\n") {
+		var e auditEvent
+		if !strings.Contains(line, `"event":"`+event+`"`) || json.Unmarshal([]byte(line), &e) != nil {
+			continue
+		}
+		if e.Event == event {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// awaitAudit returns the first audit event match accepts, waiting for
+// it a while: the gateway's output is copied from a pipe. The zero event
+// means none came.
+func awaitAudit(gw *harness.Gateway, match func(auditEvent) bool) auditEvent {
+	deadline := time.Now().Add(10 * time.Second) // "hung", not "slow"
 	for {
 		for _, line := range strings.Split(gw.Logs(), "\n") {
-			var e struct {
-				Event     string `json:"event"`
-				Reason    string `json:"reason"`
-				RequestID string `json:"request_id"`
-			}
-			if !strings.Contains(line, requestID) || json.Unmarshal([]byte(line), &e) != nil {
+			var e auditEvent
+			if !strings.Contains(line, `"event":"`) || json.Unmarshal([]byte(line), &e) != nil {
 				continue
 			}
-			if e.RequestID == requestID && e.Event == "session_expired" {
-				return e.Reason
+			if match(e) {
+				return e
 			}
 		}
 		if time.Now().After(deadline) {
-			return ""
+			return auditEvent{}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -250,7 +329,11 @@ func expiryReason(t *testing.T, gw *harness.Gateway, requestID string) string {
 // by back-channel and ends the session there.
 func TestSSOBackchannelLogout(t *testing.T) {
 	t.Parallel()
-	idp := oidcprovider.Start(t, oidcprovider.WithUsers(alice))
+	forEachProfile(t, backchannelLogout)
+}
+
+func backchannelLogout(t *testing.T, opts ...oidcprovider.Option) {
+	idp := startIdP(t, opts)
 	up := harness.StartUpstream(t)
 	gw := harness.StartGateway(t, ssoGateway(idp.Issuer(), up.Addr, "store memory", ""), ssoEnv...)
 	registerGateway(idp, gw)
@@ -276,7 +359,11 @@ func TestSSOBackchannelLogout(t *testing.T) {
 // callback without its flow cookie each fail with 400 and no session.
 func TestSSOCallbackAttacks(t *testing.T) {
 	t.Parallel()
-	idp := oidcprovider.Start(t, oidcprovider.WithUsers(alice))
+	forEachProfile(t, callbackAttacks)
+}
+
+func callbackAttacks(t *testing.T, opts ...oidcprovider.Option) {
+	idp := startIdP(t, opts)
 	up := harness.StartUpstream(t)
 	gw := harness.StartGateway(t, ssoGateway(idp.Issuer(), up.Addr, "store memory", ""), ssoEnv...)
 	registerGateway(idp, gw)
@@ -302,7 +389,7 @@ func TestSSOCallbackAttacks(t *testing.T) {
 		t.Fatalf("callback without the flow cookie: %d, want 400", resp.StatusCode)
 	}
 	// The genuine callback works once...
-	if _, body := a.navigate(callback); !strings.Contains(body, `id="next"`) {
+	if resp, body := a.navigate(callback); landedAt(resp, body) == "" {
 		t.Fatalf("the genuine callback failed:\n%s", body)
 	}
 	// ...and a replay of it fails, even from the same browser.

@@ -2,6 +2,7 @@ package integration_test
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -41,10 +42,20 @@ func stepUpGateway(issuer, upstream string) harness.Caddyfile {
 // login counts as fresh only for a check that ended less than max_age
 // after the login began; a check a busy machine made later proves
 // nothing, and the login is tried again.
+//
+// It waits in real time, so it runs against the strict provider (which
+// sends auth_time only because max_age or the claims parameter asks for
+// it) and the lenient one (which always sends it), not once per
+// signature algorithm.
 func TestSSOStepUp(t *testing.T) {
 	t.Parallel()
+	forProfiles(t, lenientAndStrict, func(t *testing.T, opts ...oidcprovider.Option) {
+		stepUp(t, startIdP(t, opts))
+	})
+}
+
+func stepUp(t *testing.T, idp *oidcprovider.Provider) {
 	const maxAge = 2 * time.Second
-	idp := oidcprovider.Start(t, oidcprovider.WithUsers(alice))
 	up := harness.StartUpstream(t)
 	gw := harness.StartGateway(t, stepUpGateway(idp.Issuer(), up.Addr), ssoEnv...)
 	registerGateway(idp, gw)
@@ -89,39 +100,110 @@ func TestSSOStepUp(t *testing.T) {
 	freshLogin(a, "the re-authenticated session")
 }
 
-// TestSSOLogoutEverywhere ends every session of the user.
+// TestSSOLogoutEverywhere ends every session of the user, and revokes
+// each one's refresh token at the provider.
 func TestSSOLogoutEverywhere(t *testing.T) {
 	t.Parallel()
-	idp := oidcprovider.Start(t, oidcprovider.WithUsers(alice))
-	up := harness.StartUpstream(t)
-	gw := harness.StartGateway(t, ssoGateway(idp.Issuer(), up.Addr, "store memory", ""), ssoEnv...)
-	registerGateway(idp, gw)
-	laptop, phone := newAgent(t).loginAt(gw, "/"), newAgent(t).loginAt(gw, "/")
-	req, _ := http.NewRequest("POST", gw.URL+"/.portcullis/logout", strings.NewReader("everywhere=1"))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Origin", gw.URL)
-	req.Header.Set("Cookie", "portcullis="+laptop)
-	if resp, _ := harness.Send(t, req); resp.StatusCode >= 400 {
-		t.Fatalf("logout everywhere: %d", resp.StatusCode)
+	forEachProfile(t, func(t *testing.T, opts ...oidcprovider.Option) {
+		idp := startIdP(t, opts)
+		up := harness.StartUpstream(t)
+		gw := harness.StartGateway(t, ssoGateway(idp.Issuer(), up.Addr, "store memory", ""), ssoEnv...)
+		registerGateway(idp, gw)
+		laptop, phone := newAgent(t).loginAt(gw, "/"), newAgent(t).loginAt(gw, "/")
+		req, _ := http.NewRequest("POST", gw.URL+"/.portcullis/logout", strings.NewReader("everywhere=1"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", gw.URL)
+		req.Header.Set("Cookie", "portcullis="+laptop)
+		if resp, _ := harness.Send(t, req); resp.StatusCode >= 400 {
+			t.Fatalf("logout everywhere: %d", resp.StatusCode)
+		}
+		if withSession(t, gw, "/", laptop) != 401 || withSession(t, gw, "/", phone) != 401 {
+			t.Fatal("a session survived logout everywhere")
+		}
+		checkRevoked(t, idp.Revocations(), 2)
+	})
+}
+
+// checkRevoked checks that revs are n revocations, each of a live refresh
+// token of alice's that the gateway's client held, all different.
+func checkRevoked(t *testing.T, revs []oidcprovider.Revocation, n int) {
+	t.Helper()
+	if len(revs) != n {
+		t.Fatalf("%d revocations at the provider, want %d: %+v", len(revs), n, revs)
 	}
-	if withSession(t, gw, "/", laptop) != 401 || withSession(t, gw, "/", phone) != 401 {
-		t.Fatal("a session survived logout everywhere")
+	seen := map[string]bool{}
+	for _, r := range revs {
+		if r.Kind != oidcprovider.TokenKindRefresh || r.TokenTypeHint != "refresh_token" || r.Subject != alice.ID ||
+			r.ClientID != ssoClientID || !r.Active || r.Status != http.StatusOK {
+			t.Errorf("revocation %+v, want a live refresh_token of %s for client %s, answered 200", r, alice.ID, ssoClientID)
+		}
+		if seen[r.TokenHash] {
+			t.Errorf("the token %s was revoked twice", r.TokenHash)
+		}
+		seen[r.TokenHash] = true
 	}
 }
 
-// TestBrowserGetsAnHTMLErrorPage: a browser refused on an API-key route
-// sees a page with the request id, an API client JSON.
+// TestBrowserGetsAnHTMLErrorPage: a browser refused sees a page with the
+// request id, an API client JSON: on an API-key route, and with a
+// session that lacks a group (which the strict provider's users have
+// only through UserInfo).
 func TestBrowserGetsAnHTMLErrorPage(t *testing.T) {
 	t.Parallel()
-	_, block := newKey(t)
-	up := harness.StartUpstream(t)
-	gw := harness.StartGateway(t, apiKeyGateway(up.Addr, "store memory", block))
-	resp, body := gw.Do(t, "GET", "/orders", map[string]string{"Accept": "text/html", "Sec-Fetch-Mode": "navigate"})
-	if resp.StatusCode != 401 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") || !strings.Contains(body, resp.Header.Get("X-Request-Id")) {
-		t.Fatalf("browser: %d %s\n%s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	t.Run("api_key", func(t *testing.T) {
+		t.Parallel()
+		_, block := newKey(t)
+		up := harness.StartUpstream(t)
+		gw := harness.StartGateway(t, apiKeyGateway(up.Addr, "store memory", block))
+		checkErrorPages(t, gw, "/orders", nil, 401)
+	})
+	t.Run("session", func(t *testing.T) {
+		t.Parallel()
+		forEachProfile(t, func(t *testing.T, opts ...oidcprovider.Option) {
+			idp := startIdP(t, opts)
+			up := harness.StartUpstream(t)
+			gw := harness.StartGateway(t, ssoSite(idp.Issuer(), "store memory", "", func(p harness.Ports) string {
+				return fmt.Sprintf(`http://127.0.0.1:%d {
+	portcullis /staff/* {
+		require_claim groups staff
 	}
-	resp, _ = gw.Do(t, "GET", "/orders", map[string]string{"Accept": "application/json"})
-	if resp.Header.Get("Content-Type") != "application/json" {
-		t.Fatalf("API client: %s", resp.Header.Get("Content-Type"))
+	portcullis
+	reverse_proxy %s
+}
+`, p.HTTP, up.Addr)
+			}), ssoEnv...)
+			registerGateway(idp, gw)
+			cookie := newAgent(t).loginAt(gw, "/")
+			if got := withSession(t, gw, "/reports", cookie); got != 200 {
+				t.Fatalf("the session: %d", got)
+			}
+			checkErrorPages(t, gw, "/staff/rota", map[string]string{"Cookie": "portcullis=" + cookie}, 403)
+			if n := up.Count(); n != 1 {
+				t.Errorf("the upstream received %d requests, want 1 (the refused ones never reach it)", n)
+			}
+		})
+	})
+}
+
+// checkErrorPages requests path as a browser and as an API client, with
+// headers, and checks that both are refused with status: the browser
+// with an HTML page naming the request id, the API client with JSON.
+func checkErrorPages(t *testing.T, gw *harness.Gateway, path string, headers map[string]string, status int) {
+	t.Helper()
+	with := func(more map[string]string) map[string]string {
+		h := maps.Clone(headers)
+		if h == nil {
+			h = map[string]string{}
+		}
+		maps.Copy(h, more)
+		return h
+	}
+	resp, body := gw.Do(t, "GET", path, with(map[string]string{"Accept": "text/html", "Sec-Fetch-Mode": "navigate"}))
+	if resp.StatusCode != status || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") || !strings.Contains(body, resp.Header.Get("X-Request-Id")) {
+		t.Fatalf("browser: %d %s, want %d with an HTML page naming the request id\n%s", resp.StatusCode, resp.Header.Get("Content-Type"), status, body)
+	}
+	resp, _ = gw.Do(t, "GET", path, with(map[string]string{"Accept": "application/json"}))
+	if resp.StatusCode != status || resp.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("API client: %d %s, want %d with JSON", resp.StatusCode, resp.Header.Get("Content-Type"), status)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -23,6 +24,52 @@ const (
 	ssoSessionKey   = "sso-test-session-key-0123456789abcdef"
 )
 
+// ssoProfile is an identity provider the SSO tests run against.
+type ssoProfile struct {
+	name string
+	opts []oidcprovider.Option
+}
+
+// The providers of the SSO tests: the lenient one puts every claim into
+// every token; the strict one follows OpenID Connect to the letter (user
+// claims only from UserInfo, a refresh token only with prompt=consent,
+// RFC 9207 iss, auth_time only when asked) and signs with Ed25519 (RFC
+// 9864, its default) or ES256.
+var (
+	profileLenient     = ssoProfile{"lenient", nil}
+	profileStrict      = ssoProfile{"strict-ed25519", []oidcprovider.Option{oidcprovider.WithProfile(oidcprovider.Strict)}}
+	profileStrictES256 = ssoProfile{"strict-es256", []oidcprovider.Option{oidcprovider.WithProfile(oidcprovider.Strict), oidcprovider.WithIDTokenAlg(oidcprovider.AlgES256)}}
+	allProfiles        = []ssoProfile{profileLenient, profileStrict, profileStrictES256}
+	lenientAndStrict   = []ssoProfile{profileLenient, profileStrict}
+	strictProfileOnly  = []ssoProfile{profileStrict}
+)
+
+// forEachProfile runs test as parallel subtests named lenient,
+// strict-ed25519 and strict-es256; test starts its provider with opts
+// (followed by its own options).
+func forEachProfile(t *testing.T, test func(t *testing.T, opts ...oidcprovider.Option)) {
+	t.Helper()
+	forProfiles(t, allProfiles, test)
+}
+
+// forProfiles is forEachProfile for some profiles only: tests that start
+// Chromium or wait in real time run where the profiles differ for them.
+func forProfiles(t *testing.T, profiles []ssoProfile, test func(t *testing.T, opts ...oidcprovider.Option)) {
+	t.Helper()
+	for _, p := range profiles {
+		t.Run(p.name, func(t *testing.T) {
+			t.Parallel()
+			test(t, slices.Clone(p.opts)...)
+		})
+	}
+}
+
+// startIdP starts a provider of the profile opts with alice and more.
+func startIdP(t *testing.T, opts []oidcprovider.Option, more ...oidcprovider.Option) *oidcprovider.Provider {
+	t.Helper()
+	return oidcprovider.Start(t, append(append(slices.Clone(opts), oidcprovider.WithUsers(alice)), more...)...)
+}
+
 // ssoGateway protects an upstream with browser sessions at the provider.
 func ssoGateway(issuer, upstream, storeLine, sessionExtra string) harness.Caddyfile {
 	return ssoSite(issuer, storeLine, sessionExtra, func(p harness.Ports) string {
@@ -38,6 +85,11 @@ func ssoGateway(issuer, upstream, storeLine, sessionExtra string) harness.Caddyf
 
 // ssoSite is the global options of an SSO gateway followed by site.
 func ssoSite(issuer, storeLine, sessionExtra string, site func(p harness.Ports) string) harness.Caddyfile {
+	return ssoSiteWith(issuer, storeLine, sessionExtra, "", site)
+}
+
+// ssoSiteWith is ssoSite with extra lines in the oidc block.
+func ssoSiteWith(issuer, storeLine, sessionExtra, oidcExtra string, site func(p harness.Ports) string) harness.Caddyfile {
 	return func(p harness.Ports) string {
 		return fmt.Sprintf(`{
 	%s
@@ -54,11 +106,12 @@ func ssoSite(issuer, storeLine, sessionExtra string, site func(p harness.Ports) 
 			redirect_url http://127.0.0.1:%d/.portcullis/callback
 			post_logout_redirect_url http://127.0.0.1:%d/bye
 			scopes openid email profile offline_access
+			%s
 		}
 	}
 }
 
-`, p.Global(), storeLine, sessionExtra, issuer, ssoClientID, p.HTTP, p.HTTP) + site(p)
+`, p.Global(), storeLine, sessionExtra, issuer, ssoClientID, p.HTTP, p.HTTP, oidcExtra) + site(p)
 	}
 }
 
@@ -79,13 +132,22 @@ func registerGateway(idp *oidcprovider.Provider, gws ...*harness.Gateway) {
 // provider, and lands on the same page with the upstream seeing its
 // identity; the cookie is HttpOnly; API requests get 401, never a
 // redirect; logout ends the session.
+//
+// Chromium is the costly part: it runs against the strict provider and
+// the lenient one (whose claims come in the ID token as well); strict
+// with ES256 differs only in the signature, which the agent tests check.
 func TestSSOBrowserLogin(t *testing.T) {
 	t.Parallel()
-	idp := oidcprovider.Start(t, oidcprovider.WithUsers(alice))
-	up := harness.StartUpstream(t)
-	gw := harness.StartGateway(t, ssoGateway(idp.Issuer(), up.Addr, "store memory", ""), ssoEnv...)
-	registerGateway(idp, gw)
+	forProfiles(t, lenientAndStrict, func(t *testing.T, opts ...oidcprovider.Option) {
+		idp := startIdP(t, opts)
+		up := harness.StartUpstream(t)
+		gw := harness.StartGateway(t, ssoGateway(idp.Issuer(), up.Addr, "store memory", ""), ssoEnv...)
+		registerGateway(idp, gw)
+		browserLogin(t, idp, gw)
+	})
+}
 
+func browserLogin(t *testing.T, idp *oidcprovider.Provider, gw *harness.Gateway) {
 	// An API client without a session: 401 JSON, no redirect.
 	resp, _ := gw.Do(t, "GET", "/app/page?x=1", map[string]string{"Accept": "application/json"})
 	if resp.StatusCode != 401 {
@@ -161,69 +223,85 @@ func TestSSOBrowserLogin(t *testing.T) {
 // TestSSOSessionsAcrossReplicas: two gateways sharing Redis (standalone
 // and cluster) accept each other's sessions, and a logout on one ends the
 // session on both.
+//
+// The store, not the provider, is what this test is about: each store
+// runs against the strict provider, and standalone also against the
+// lenient one (Chromium is the costly part).
 func TestSSOSessionsAcrossReplicas(t *testing.T) {
 	t.Parallel()
-	stores := map[string]string{
-		"standalone": redisStore(redistest.SharedStandalone(t).URL()),
-		"cluster":    redisClusterStore(redistest.SharedCluster(t).Addrs()),
-	}
-	for name, storeLine := range stores {
-		t.Run(name, func(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		storeLine func(t *testing.T) string
+		profiles  []ssoProfile
+	}{
+		{"standalone", func(t *testing.T) string { return redisStore(redistest.SharedStandalone(t).URL()) }, lenientAndStrict},
+		{"cluster", func(t *testing.T) string { return redisClusterStore(redistest.SharedCluster(t).Addrs()) }, strictProfileOnly},
+	} {
+		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			idp := oidcprovider.Start(t, oidcprovider.WithUsers(alice))
-			up := harness.StartUpstream(t)
-			gw1 := harness.StartGateway(t, ssoGateway(idp.Issuer(), up.Addr, storeLine, ""), ssoEnv...)
-			gw2 := harness.StartGateway(t, ssoGateway(idp.Issuer(), up.Addr, storeLine, ""), ssoEnv...)
-			registerGateway(idp, gw1, gw2)
-
-			b := browser.New(t)
-			b.Navigate(gw1.URL + "/orders")
-			b.WaitURL(idp.Issuer() + oidcprovider.PathLogin)
-			b.Login(alice.Username, alice.Password)
-			b.WaitURLFunc("the protected page", func(u string) bool { return u == gw1.URL+"/orders" })
-			ck, ok := b.Cookie("127.0.0.1", "portcullis")
-			if !ok {
-				t.Fatal("no session cookie")
-			}
-			cookie := map[string]string{"Cookie": "portcullis=" + ck.Value, "Accept": "application/json"}
-			if resp, _ := gw2.Do(t, "GET", "/orders", cookie); resp.StatusCode != 200 {
-				t.Fatalf("session from gateway 1 on gateway 2: %d", resp.StatusCode)
-			}
-			// Logout on gateway 1 (same-origin POST), then gateway 2 refuses within a second.
-			req, _ := http.NewRequest("POST", gw1.URL+"/.portcullis/logout", nil)
-			req.Header.Set("Cookie", "portcullis="+ck.Value)
-			req.Header.Set("Origin", gw1.URL)
-			if resp, _ := harness.Send(t, req); resp.StatusCode >= 400 {
-				t.Fatalf("logout: %d", resp.StatusCode)
-			}
-			// Judged by when each check began, so a slow machine cannot
-			// fail it, only a gateway that keeps the session too long.
-			loggedOut := time.Now()
-			for {
-				began := time.Now()
-				resp, _ := gw2.Do(t, "GET", "/orders", cookie)
-				if resp.StatusCode == 401 {
-					break
-				}
-				if late := began.Sub(loggedOut); late >= time.Second {
-					t.Fatalf("gateway 2 still accepts the session in a check that began %v after logout: %d", late, resp.StatusCode)
-				}
-				time.Sleep(50 * time.Millisecond)
-			}
+			storeLine := c.storeLine(t)
+			forProfiles(t, c.profiles, func(t *testing.T, opts ...oidcprovider.Option) {
+				sessionsAcrossReplicas(t, storeLine, opts)
+			})
 		})
+	}
+}
+
+func sessionsAcrossReplicas(t *testing.T, storeLine string, opts []oidcprovider.Option) {
+	idp := startIdP(t, opts)
+	up := harness.StartUpstream(t)
+	gw1 := harness.StartGateway(t, ssoGateway(idp.Issuer(), up.Addr, storeLine, ""), ssoEnv...)
+	gw2 := harness.StartGateway(t, ssoGateway(idp.Issuer(), up.Addr, storeLine, ""), ssoEnv...)
+	registerGateway(idp, gw1, gw2)
+
+	b := browser.New(t)
+	b.Navigate(gw1.URL + "/orders")
+	b.WaitURL(idp.Issuer() + oidcprovider.PathLogin)
+	b.Login(alice.Username, alice.Password)
+	b.WaitURLFunc("the protected page", func(u string) bool { return u == gw1.URL+"/orders" })
+	ck, ok := b.Cookie("127.0.0.1", "portcullis")
+	if !ok {
+		t.Fatal("no session cookie")
+	}
+	cookie := map[string]string{"Cookie": "portcullis=" + ck.Value, "Accept": "application/json"}
+	if resp, _ := gw2.Do(t, "GET", "/orders", cookie); resp.StatusCode != 200 {
+		t.Fatalf("session from gateway 1 on gateway 2: %d", resp.StatusCode)
+	}
+	// Logout on gateway 1 (same-origin POST), then gateway 2 refuses within a second.
+	req, _ := http.NewRequest("POST", gw1.URL+"/.portcullis/logout", nil)
+	req.Header.Set("Cookie", "portcullis="+ck.Value)
+	req.Header.Set("Origin", gw1.URL)
+	if resp, _ := harness.Send(t, req); resp.StatusCode >= 400 {
+		t.Fatalf("logout: %d", resp.StatusCode)
+	}
+	// Judged by when each check began, so a slow machine cannot
+	// fail it, only a gateway that keeps the session too long.
+	loggedOut := time.Now()
+	for {
+		began := time.Now()
+		resp, _ := gw2.Do(t, "GET", "/orders", cookie)
+		if resp.StatusCode == 401 {
+			break
+		}
+		if late := began.Sub(loggedOut); late >= time.Second {
+			t.Fatalf("gateway 2 still accepts the session in a check that began %v after logout: %d", late, resp.StatusCode)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
 // TestSSOLogoutNeedsSameOrigin: a cross-site POST cannot log a user out.
 func TestSSOLogoutNeedsSameOrigin(t *testing.T) {
 	t.Parallel()
-	idp := oidcprovider.Start(t)
-	up := harness.StartUpstream(t)
-	gw := harness.StartGateway(t, ssoGateway(idp.Issuer(), up.Addr, "store memory", ""), ssoEnv...)
-	req, _ := http.NewRequestWithContext(context.Background(), "POST", gw.URL+"/.portcullis/logout", nil)
-	req.Header.Set("Origin", "https://evil.example")
-	req.Header.Set("Sec-Fetch-Site", "cross-site")
-	if resp, _ := harness.Send(t, req); resp.StatusCode != 403 {
-		t.Fatalf("cross-site logout: %d, want 403", resp.StatusCode)
-	}
+	forEachProfile(t, func(t *testing.T, opts ...oidcprovider.Option) {
+		idp := oidcprovider.Start(t, opts...)
+		up := harness.StartUpstream(t)
+		gw := harness.StartGateway(t, ssoGateway(idp.Issuer(), up.Addr, "store memory", ""), ssoEnv...)
+		req, _ := http.NewRequestWithContext(context.Background(), "POST", gw.URL+"/.portcullis/logout", nil)
+		req.Header.Set("Origin", "https://evil.example")
+		req.Header.Set("Sec-Fetch-Site", "cross-site")
+		if resp, _ := harness.Send(t, req); resp.StatusCode != 403 {
+			t.Fatalf("cross-site logout: %d, want 403", resp.StatusCode)
+		}
+	})
 }

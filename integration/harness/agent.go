@@ -93,7 +93,7 @@ func (a *Agent) Login(gatewayURL, path, cookieName, user, pass string) (string, 
 			return "", err
 		}
 	}
-	if !strings.Contains(body, `id="next"`) {
+	if !strings.Contains(body, `id="next"`) && !strings.Contains(body, `http-equiv="refresh"`) {
 		return "", fmt.Errorf("no landing page after login (%d at %s)", resp.StatusCode, resp.Request.URL)
 	}
 	return a.Cookie(gatewayURL, cookieName), nil

@@ -250,7 +250,7 @@ func TestLanding(t *testing.T) {
 				t.Fatal(err)
 			}
 			body := string(p.Body)
-			if p.Status != http.StatusOK || !strings.Contains(body, `<a href=`+tt.wantHref+`>Continue</a>`) {
+			if p.Status != http.StatusOK || !strings.Contains(body, `<a id="next" href=`+tt.wantHref+`>Continue</a>`) {
 				t.Fatalf("page = %d\n%s", p.Status, body)
 			}
 			if !strings.Contains(body, `<meta http-equiv="refresh" content="0;url=`) {
