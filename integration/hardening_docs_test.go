@@ -91,7 +91,11 @@ func hardenDocs(t *testing.T) {
 			conf, hosts, env := runnableDoc(m[1], up.Addr, block)
 			gw := harness.StartGateway(t, conf, env...)
 			host := hosts[0] + ":" + strconv.Itoa(gw.Ports.HTTP)
-			runDocCases(t, fmt.Sprintf("127.0.0.1:%d", gw.Ports.HTTP), host, key, func(tag string) bool { return len(up.tagged(tag)) > 0 })
+			// A block without API keys (single sign-on only) must still
+			// refuse every request without credentials; the key cases
+			// apply to blocks that declare keys.
+			withKeys := keyBlock.MatchString(m[1])
+			runDocCases(t, fmt.Sprintf("127.0.0.1:%d", gw.Ports.HTTP), host, key, withKeys, func(tag string) bool { return len(up.tagged(tag)) > 0 })
 		})
 	}
 	if n == 0 {
@@ -102,8 +106,11 @@ func hardenDocs(t *testing.T) {
 	t.Run("validate_warns", checkValidateWarns)
 }
 
-func runDocCases(t *testing.T, addr, host, key string, reached func(tag string) bool) {
+func runDocCases(t *testing.T, addr, host, key string, withKeys bool, reached func(tag string) bool) {
 	for _, c := range docCases {
+		if c.withKey && !withKeys {
+			continue
+		}
 		t.Run(c.name, func(t *testing.T) {
 			tag := newTag(c.name)
 			h := hdrs(caseHeader, tag)
