@@ -163,7 +163,7 @@ func (a *App) compile() error {
 		return err
 	}
 	for _, c := range cfgs {
-		if err := c.check(); err != nil {
+		if err := c.check(a.Session != nil && a.Session.InsecureCookie); err != nil {
 			return err
 		}
 		if err := checkIssuerName(c.Name); err != nil {

@@ -68,6 +68,12 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if (a.OIDC != nil || len(a.OIDCProviders) > 0) && a.Session == nil {
 		errs.add(p.oidcAt(errors.New("oidc: browser login needs a session block with keys")))
 	}
+	insecure := a.Session != nil && a.Session.InsecureCookie
+	for _, l := range p.oidcLines {
+		if err := l.cfg.checkRedirects(insecure); err != nil {
+			errs.add(l.at(err))
+		}
+	}
 	if a.Session != nil && a.Session.Domain != "" {
 		if cfgs, err := a.oidcConfigs(); err == nil {
 			if err := checkDomainProviders(a.Session.Domain, cfgs); err != nil {
@@ -82,12 +88,19 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 // appParse is what reading the global option remembers across its
 // subdirectives, for the checks that span several of them.
 type appParse struct {
-	oidcAt  func(error) error
-	scopes  map[string][]string
-	zones   map[string]bool
-	issuers map[string]bool
+	oidcAt    func(error) error
+	oidcLines []oidcLine
+	scopes    map[string][]string
+	zones     map[string]bool
+	issuers   map[string]bool
 	// grantsAt report a mistake at the line of each grant, in order.
 	grantsAt []func(error) error
+}
+
+// oidcLine is an oidc block and its place in the Caddyfile.
+type oidcLine struct {
+	cfg *OIDCConfig
+	at  func(error) error
 }
 
 // unmarshalOption reads one subdirective of the global option.
@@ -114,6 +127,7 @@ func (a *App) unmarshalOption(d *caddyfile.Dispenser, p *appParse) error {
 		if p.oidcAt == nil {
 			p.oidcAt = at
 		}
+		p.oidcLines = append(p.oidcLines, oidcLine{oc, at})
 		switch {
 		case oc.Name == "" && (a.OIDC != nil || len(a.OIDCProviders) > 0),
 			oc.Name != "" && a.OIDC != nil:

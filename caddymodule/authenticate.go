@@ -15,15 +15,16 @@ import (
 )
 
 // authenticate verifies the credential presented and returns its
-// principal, or the verdict refusing it. On a resource route a 401 names
+// principal with its effective scopes (see effective), or the verdict
+// refusing it. On a resource route a 401 names
 // the scopes the request needs, so a client can ask for them at once.
 func (h *Handler) authenticate(r *http.Request, cred credential.Credential, clientIP string, each []policy.Request) (principal.Principal, *verdict) {
 	p, reason, c, ok := h.verify(r.Context(), cred, clientIP)
 	if ok {
-		return p, nil
+		return h.effective(p), nil
 	}
 	if h.resource != nil && c.status == http.StatusUnauthorized {
-		c.scopes = policy.AuthorizeEach(h.reqs, h.app.implications, nil, each).Required
+		c.scopes = h.scopesWithoutPrincipal(each)
 	}
 	return principal.Principal{}, refuse(reason, c)
 }
@@ -96,18 +97,22 @@ func (h *Handler) authenticateJWT(ctx context.Context, token string) (principal.
 	}
 }
 
-// stepUpNeeded checks the route's max_age and acr requirements against
-// the principal; when they are not met it returns what to ask for.
-// API keys carry no authentication event and are not subject to them.
+// stepUpNeeded checks the route's max_age and acr rules (those without
+// a condition, and those whose condition selects p) against the
+// principal at now; when one is not met it returns what to ask for (see
+// policy.CheckStepUp). API keys carry no authentication event and are
+// not subject to them.
 func (h *Handler) stepUpNeeded(p principal.Principal) (time.Duration, []string, bool) {
-	if p.Method == principal.MethodAPIKey || (h.MaxAge <= 0 && len(h.ACR) == 0) {
+	if p.Method == principal.MethodAPIKey || len(h.authz.stepUp) == 0 {
 		return 0, nil, true
 	}
-	maxAge := time.Duration(h.MaxAge)
-	stale := maxAge > 0 && (p.AuthTime.IsZero() || time.Since(p.AuthTime) > maxAge)
-	weak := len(h.ACR) > 0 && !slices.Contains(h.ACR, p.ACR)
-	if !stale && !weak {
-		return 0, nil, true
-	}
-	return maxAge, h.ACR, false
+	ask, ok := policy.CheckStepUp(h.authz.stepUp, attributes(p), h.authz.clock())
+	return ask.MaxAge, ask.ACRValues, ok
+}
+
+// scopesWithoutPrincipal are the scopes a request needs before anyone is
+// known (the 401 of a resource route names them): those of the
+// requirements without a condition.
+func (h *Handler) scopesWithoutPrincipal(each []policy.Request) []string {
+	return policy.AuthorizeEach(policy.Applicable(h.reqs, policy.Attributes{}), h.app.implications, nil, each).Required
 }

@@ -251,7 +251,9 @@ func (o *OIDCConfig) unmarshal(d *caddyfile.Dispenser) error {
 	if err != nil {
 		return err
 	}
-	if err := o.check(); err != nil {
+	// The redirect URLs' scheme depends on the session's insecure_cookie,
+	// which may come later: checked once the global option is read.
+	if err := o.check(true); err != nil {
 		return at(err)
 	}
 	return nil

@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -20,8 +21,11 @@ import (
 // wraps their errors with the file and line) and by Provision (which
 // also serves JSON users), so both reject the same configurations.
 
-// check validates an OIDC provider block.
-func (o OIDCConfig) check() error {
+// check validates an OIDC provider block. insecure (the session's
+// insecure_cookie, for development over plain http) also allows plain
+// http redirect and post-logout URLs on names that are not loopback,
+// such as the hosts of a session domain mapped to 127.0.0.1.
+func (o OIDCConfig) check(insecure bool) error {
 	if _, err := endpoint.CheckSecureURL("oidc: issuer", o.Issuer); err != nil {
 		return err
 	}
@@ -36,19 +40,8 @@ func (o OIDCConfig) check() error {
 	if o.RedirectURL == "" {
 		return fmt.Errorf("oidc %s: redirect_url is required (the exact callback URL registered at the provider, e.g. https://app.example.com/.portcullis/callback)", o.Issuer)
 	}
-	if o.PostLogoutRedirectURL != "" {
-		if _, err := endpoint.CheckSecureURL("oidc: post_logout_redirect_url", o.PostLogoutRedirectURL); err != nil {
-			return err
-		}
-	}
-	{
-		u, err := endpoint.CheckSecureURL("oidc: redirect_url", o.RedirectURL)
-		if err != nil {
-			return err
-		}
-		if u.RawQuery != "" || u.Fragment != "" {
-			return fmt.Errorf("oidc: redirect_url %q must not have a query or fragment", o.RedirectURL)
-		}
+	if err := o.checkRedirects(insecure); err != nil {
+		return err
 	}
 	for _, s := range o.Scopes {
 		if err := policy.ValidateScope(s); err != nil {
@@ -61,6 +54,30 @@ func (o OIDCConfig) check() error {
 	err := oidcflow.CheckLoginParameters(oidcflow.Config{Scopes: o.Scopes, Prompt: o.Prompt, ClaimsRequest: o.Claims, AuthParams: o.AuthParams})
 	if err != nil {
 		return fmt.Errorf("oidc: %s", strings.ReplaceAll(err.Error(), "oidcflow: ", ""))
+	}
+	return nil
+}
+
+// checkRedirects checks the redirect and post-logout URLs: https, or
+// http on loopback, or any http with insecure cookies.
+func (o OIDCConfig) checkRedirects(insecure bool) error {
+	check := func(what, raw string) (*url.URL, error) {
+		if u, err := url.Parse(raw); insecure && err == nil && u.Scheme == "http" && u.Host != "" && u.User == nil {
+			return u, nil
+		}
+		return endpoint.CheckSecureURL(what, raw)
+	}
+	if o.PostLogoutRedirectURL != "" {
+		if _, err := check("oidc: post_logout_redirect_url", o.PostLogoutRedirectURL); err != nil {
+			return err
+		}
+	}
+	u, err := check("oidc: redirect_url", o.RedirectURL)
+	if err != nil {
+		return err
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("oidc: redirect_url %q must not have a query or fragment", o.RedirectURL)
 	}
 	return nil
 }

@@ -38,7 +38,7 @@ func init() {
 //	{http.auth.user.key_id}  API key id
 //	{http.auth.user.name}    display name
 //	{http.auth.user.email}   email
-//	{http.auth.user.scopes}  granted scopes, space-separated
+//	{http.auth.user.scopes}  effective scopes, space-separated
 //	{http.auth.user.groups}  groups, comma-separated, each percent-encoded
 //	                         as in the groups header (IdentityHeaders.Groups)
 //	{http.auth.user.issuer}  the JWT's issuer URL, or the OpenID provider's

@@ -25,7 +25,8 @@ func parseAccept(names []string) ([]principal.Method, error) {
 	return out, nil
 }
 
-// compileRequirements checks scope names and upper-cases methods.
+// compileRequirements checks scope names and conditions, and
+// upper-cases methods.
 func compileRequirements(cfg []RequireConfig) ([]policy.Requirement, error) {
 	out := make([]policy.Requirement, 0, len(cfg))
 	for _, rc := range cfg {
@@ -41,7 +42,11 @@ func compileRequirements(cfg []RequireConfig) ([]policy.Requirement, error) {
 		for i, m := range rc.Methods {
 			methods[i] = strings.ToUpper(m)
 		}
-		out = append(out, policy.Requirement{Scopes: rc.Scopes, Any: rc.Any, Methods: methods, Tools: rc.Tools, RPCMethods: rc.MCPMethods})
+		when, err := compileWhen(rc.When)
+		if err != nil {
+			return nil, fmt.Errorf("require %s: %w", strings.Join(rc.Scopes, " "), err)
+		}
+		out = append(out, policy.Requirement{Scopes: rc.Scopes, Any: rc.Any, Methods: methods, Tools: rc.Tools, RPCMethods: rc.MCPMethods, When: when})
 	}
 	return out, nil
 }

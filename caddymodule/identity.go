@@ -42,7 +42,7 @@ type IdentityHeaders struct {
 	// `,` and percent-decode each part to read them back:
 	// `staff,CN=Admins%2COU=Groups`.
 	Groups string `json:"groups,omitempty"`
-	// Scopes header (space-separated, as granted). Default: `X-Auth-Scopes`.
+	// Scopes header (the effective scopes, space-separated). Default: `X-Auth-Scopes`.
 	Scopes string `json:"scopes,omitempty"`
 	// Method header (api_key, jwt, session). Default: `X-Auth-Method`.
 	Method string `json:"method,omitempty"`

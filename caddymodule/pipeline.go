@@ -153,7 +153,7 @@ func (h *Handler) loadSession(w http.ResponseWriter, r *http.Request, ev audit.E
 	case err == nil:
 		p := s.Principal()
 		p.Issuer = s.Claims.Issuer // the OpenID provider the user logged in at
-		p.Scopes = providerScopes(s.Tokens.Scopes)
+		p.Scopes = providerScopes(s.Tokens.Scope)
 		if lp := h.app.provider(s.Provider); lp != nil {
 			p.Provider = lp.name
 		}
@@ -169,8 +169,14 @@ func (h *Handler) loadSession(w http.ResponseWriter, r *http.Request, ev audit.E
 		// A cookie that no longer opens a session: clear it, record why,
 		// and carry on as a request without credentials.
 		http.SetCookie(w, h.app.sessions.ClearCookie())
-		if errors.Is(err, session.ErrExpired) {
+		switch {
+		case errors.Is(err, session.ErrExpired):
 			ev.Kind, ev.Result, ev.Reason = audit.KindSessionExpired, audit.Info, session.Reason(err)
+			h.app.emit(ev, h.sampler)
+		case errors.Is(err, session.ErrRefreshFailed):
+			// The provider refused this request's refresh: the session is
+			// gone, and this event ties the reason to the request id.
+			ev.Kind, ev.Result, ev.Reason = audit.KindSessionExpired, audit.Info, refreshReason(err)
 			h.app.emit(ev, h.sampler)
 		}
 	}

@@ -252,5 +252,5 @@ func (h *Handler) serveWhoami(w http.ResponseWriter, r *http.Request, rid string
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
-	_ = json.NewEncoder(w).Encode(s.Info())
+	_ = json.NewEncoder(w).Encode(h.whoamiInfo(s))
 }

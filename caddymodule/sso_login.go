@@ -266,8 +266,10 @@ func (h *Handler) loginRedirect(r *http.Request, rid string, p *loginProvider, o
 		ev := h.ssoEvent(r, audit.KindLoginFailed, rid)
 		ev.Result, ev.Reason = audit.Deny, oidcflow.Reason(err)
 		h.app.emit(ev, h.sampler)
+		return nil, err
 	}
-	return red, err
+	red.SetCookies = append(p.client.ExcessFlowCookies(r), red.SetCookies...)
+	return red, nil
 }
 
 // humanDuration writes d in days when it is whole days ("30 days").

@@ -65,7 +65,6 @@ require (
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
 	go.yaml.in/yaml/v4 v4.0.0-rc.4 // indirect
 	golang.org/x/image v0.30.0 // indirect
-	golang.org/x/net v0.60.0 // indirect
 	golang.org/x/sync v0.24.0 // indirect
 	golang.org/x/sys v0.48.0 // indirect
 	golang.org/x/text v0.43.0 // indirect
@@ -91,6 +90,7 @@ require (
 	github.com/modelcontextprotocol/go-sdk v1.8.0
 	github.com/portcullis-auth/portcullis v0.0.0
 	github.com/zitadel/oidc/v3 v3.51.17
+	golang.org/x/net v0.60.0
 	golang.org/x/oauth2 v0.37.0
 	gonum.org/v1/plot v0.17.0
 	k8s.io/api v0.37.2

@@ -21,7 +21,9 @@ const (
 )
 
 // loginPage is the login form. Stable element ids: #username, #password,
-// #login (submit), #error (only after a failed attempt), #client.
+// #otp (the optional second factor), #login (submit), #error (only after
+// a failed attempt), #client, #mfa-required (only when the request asks
+// for a second factor).
 var loginPage = template.Must(template.New("login").Parse(`<!doctype html>
 <html lang="en">
 <head><meta charset="utf-8"><title>Sign in</title></head>
@@ -29,12 +31,15 @@ var loginPage = template.Must(template.New("login").Parse(`<!doctype html>
 <h1>Sign in</h1>
 <p>to <span id="client">{{.ClientID}}</span></p>
 {{if .Error}}<p id="error" role="alert">{{.Error}}</p>{{end}}
+{{if .MFARequired}}<p id="mfa-required">This application asks for a second factor: enter your one-time password too.</p>{{end}}
 <form id="login-form" method="post" action="{{.Action}}">
 <input type="hidden" name="authRequestID" value="{{.AuthRequestID}}">
 <p><label for="username">Username</label>
 <input id="username" name="username" autocomplete="username" value="{{.Username}}"></p>
 <p><label for="password">Password</label>
 <input id="password" name="password" type="password" autocomplete="current-password"></p>
+<p><label for="otp">One-time password (optional)</label>
+<input id="otp" name="otp" inputmode="numeric" autocomplete="one-time-code"></p>
 <p><button id="login" type="submit">Sign in</button></p>
 </form>
 </body>
@@ -50,11 +55,13 @@ const loggedOutPage = `<!doctype html>
 // loginView is the data of loginPage.
 type loginView struct {
 	Action, AuthRequestID, ClientID, Username, Error string
+	MFARequired                                      bool
 }
 
 // handleLogin serves the login form (GET) and checks credentials (POST).
 // A browser that already has a provider session is signed in silently
-// unless the request says prompt=login or its max_age has passed;
+// unless the request says prompt=login, its max_age has passed, or it asks
+// for a second factor the session did not show (see ACRMultiFactor);
 // prompt=none without a usable session answers login_required to the client.
 func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
@@ -81,14 +88,15 @@ func (p *Provider) showLogin(w http.ResponseWriter, r *http.Request) {
 		sess, _ = p.store.lookupSession(c.Value)
 	}
 	usable := sess != nil && !slices.Contains(ar.prompt, oidc.PromptLogin) &&
-		(ar.maxAge == nil || time.Since(sess.authTime) <= time.Duration(*ar.maxAge)*time.Second)
+		(ar.maxAge == nil || time.Since(sess.authTime) <= time.Duration(*ar.maxAge)*time.Second) &&
+		(!ar.mfaRequested() || sess.auth.multiFactor())
 	switch {
 	case usable:
 		p.finishLogin(w, r, id, sess)
 	case slices.Contains(ar.prompt, oidc.PromptNone):
 		op.AuthRequestError(w, r, ar, oidc.ErrLoginRequired(), p.authorizer)
 	default:
-		p.renderLogin(w, http.StatusOK, loginView{AuthRequestID: id, ClientID: ar.clientID, Username: ar.loginHint})
+		p.renderLogin(w, http.StatusOK, loginView{AuthRequestID: id, ClientID: ar.clientID, Username: ar.loginHint, MFARequired: ar.mfaRequested()})
 	}
 }
 
@@ -108,12 +116,23 @@ func (p *Provider) submitLogin(w http.ResponseWriter, r *http.Request) {
 	u, ok := p.store.checkPassword(username, r.PostForm.Get("password"))
 	if !ok {
 		p.renderLogin(w, http.StatusUnauthorized, loginView{
-			AuthRequestID: id, ClientID: ar.clientID, Username: username,
+			AuthRequestID: id, ClientID: ar.clientID, Username: username, MFARequired: ar.mfaRequested(),
 			Error: "Invalid username or password.",
 		})
 		return
 	}
-	sess := p.store.newSession(u.ID)
+	auth := passwordOnly
+	if otp := r.PostForm.Get("otp"); otp != "" || ar.mfaRequested() {
+		if !checkOTP(u, otp) {
+			p.renderLogin(w, http.StatusUnauthorized, loginView{
+				AuthRequestID: id, ClientID: ar.clientID, Username: username, MFARequired: ar.mfaRequested(),
+				Error: "Invalid or missing one-time password.",
+			})
+			return
+		}
+		auth = withOTP
+	}
+	sess := p.store.newSession(u.ID, auth)
 	http.SetCookie(w, sessionCookieFor(sess.id))
 	p.finishLogin(w, r, id, sess)
 }

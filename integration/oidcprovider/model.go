@@ -55,6 +55,10 @@ type User struct {
 	// and access tokens). They never replace the registered claims (iss,
 	// sub, aud, exp, ...).
 	Claims map[string]any
+	// OTP is the user's one-time password, the second factor typed into
+	// the login form's #otp input (see ACRMultiFactor); empty: the user
+	// has no second factor.
+	OTP string
 }
 
 // Client is a registered relying party or machine client.

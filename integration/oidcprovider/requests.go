@@ -31,11 +31,14 @@ type authRequest struct {
 	// idTokenClaims are the claims the claims parameter asked for in the
 	// ID token (strict profile).
 	idTokenClaims []string
+	// acrValues is the acr_values parameter (see mfaRequested).
+	acrValues []string
 
 	// Set once a user has authenticated.
 	userID    string
 	authTime  time.Time
 	amr       []string
+	acr       string
 	sessionID string
 	done      bool
 }
@@ -50,6 +53,7 @@ func (a *authRequest) clone() *authRequest {
 	c.audience = slices.Clone(a.audience)
 	c.amr = slices.Clone(a.amr)
 	c.idTokenClaims = slices.Clone(a.idTokenClaims)
+	c.acrValues = slices.Clone(a.acrValues)
 	if a.codeChallenge != nil {
 		cc := *a.codeChallenge
 		c.codeChallenge = &cc
@@ -64,8 +68,9 @@ func (a *authRequest) clone() *authRequest {
 // GetID implements op.AuthRequest.
 func (a *authRequest) GetID() string { return a.id }
 
-// GetACR implements op.AuthRequest.
-func (a *authRequest) GetACR() string { return "" }
+// GetACR implements op.AuthRequest: ACRMultiFactor after a login with a
+// second factor, else none.
+func (a *authRequest) GetACR() string { return a.acr }
 
 // GetAMR implements op.AuthRequest.
 func (a *authRequest) GetAMR() []string { return a.amr }

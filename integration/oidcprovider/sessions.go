@@ -18,6 +18,7 @@ type session struct {
 	id       string
 	userID   string
 	authTime time.Time
+	auth     authentication  // how the user authenticated
 	clients  map[string]bool // clients that got an authorization in it
 }
 
@@ -28,13 +29,13 @@ type ended struct {
 	clients []Client
 }
 
-// newSession starts a session for the user.
-func (s *store) newSession(userID string) *session {
-	sess := &session{id: newID(), userID: userID, authTime: time.Now(), clients: map[string]bool{}}
+// newSession starts a session for the user, authenticated with auth.
+func (s *store) newSession(userID string, auth authentication) *session {
+	sess := &session{id: newID(), userID: userID, authTime: time.Now(), auth: auth.clone(), clients: map[string]bool{}}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.sessions[sess.id] = sess
-	return &session{id: sess.id, userID: sess.userID, authTime: sess.authTime}
+	return &session{id: sess.id, userID: sess.userID, authTime: sess.authTime, auth: auth.clone()}
 }
 
 // lookupSession returns a copy of a live session whose user still exists.
@@ -48,7 +49,7 @@ func (s *store) lookupSession(id string) (*session, bool) {
 	if _, ok := s.users[sess.userID]; !ok {
 		return nil, false
 	}
-	return &session{id: sess.id, userID: sess.userID, authTime: sess.authTime}, true
+	return &session{id: sess.id, userID: sess.userID, authTime: sess.authTime, auth: sess.auth.clone()}, true
 }
 
 // sessionCount counts the live sessions of a user ("" counts all).

@@ -270,6 +270,7 @@ func (s *store) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, _ 
 		maxAge:       req.MaxAge,
 		loginHint:    req.LoginHint,
 		audience:     c.audience(),
+		acrValues:    slices.Clone([]string(req.ACRValues)),
 	}
 	if req.CodeChallenge != "" {
 		ar.codeChallenge = &oidc.CodeChallenge{Challenge: req.CodeChallenge, Method: req.CodeChallengeMethod}
@@ -375,7 +376,7 @@ func (s *store) completeAuthRequest(id string, sess *session) error {
 	}
 	ar.userID = live.userID
 	ar.authTime = live.authTime
-	ar.amr = []string{"pwd"}
+	ar.amr, ar.acr = slices.Clone(live.auth.amr), live.auth.acr
 	ar.sessionID = live.id
 	ar.done = true
 	live.clients[ar.clientID] = true

@@ -1,6 +1,7 @@
 package oidcflow
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -8,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -219,4 +221,42 @@ func ValidLoginHint(s string) bool {
 		}
 	}
 	return true
+}
+
+// MaxPendingLogins is how many unfinished logins a browser keeps: each
+// has a flow cookie for FlowTTL, and abandoned ones would otherwise pile
+// up until the host refuses the browser's requests (431) — a page that
+// makes the browser start logins over and over could cause that.
+const MaxPendingLogins = 4
+
+// ExcessFlowCookies returns cookies deleting r's oldest flow cookies
+// (and any that do not decode), so that with the one a new login adds no
+// more than MaxPendingLogins remain. Set them with the new login's.
+func (c *Client) ExcessFlowCookies(r *http.Request) []*http.Cookie {
+	type flow struct {
+		name    string
+		created int64
+	}
+	var flows []flow
+	for _, ck := range r.Cookies() {
+		if !strings.HasPrefix(ck.Name, c.flowPfx) {
+			continue
+		}
+		var fs flowState
+		var plain []byte
+		created := int64(-1) // undecodable: oldest of all
+		if len(ck.Value) <= 4096 && securecookie.DecodeMulti(ck.Name, ck.Value, &plain, c.codecs...) == nil && json.Unmarshal(plain, &fs) == nil {
+			created = fs.Created
+		}
+		flows = append(flows, flow{ck.Name, created})
+	}
+	if len(flows) < MaxPendingLogins {
+		return nil
+	}
+	slices.SortFunc(flows, func(a, b flow) int { return cmp.Compare(a.created, b.created) })
+	var out []*http.Cookie
+	for _, f := range flows[:len(flows)-(MaxPendingLogins-1)] {
+		out = append(out, c.cookie.NewCookie(f.name, "", 0, http.SameSiteLaxMode))
+	}
+	return out
 }

@@ -28,9 +28,9 @@ func TestReturnPolicy(t *testing.T) {
 		"https://evilexample.com/",
 		"https://app.example.com.evil.net/",
 		"https://example.co/",
-		"https://EXAMPLE.com/",           // written plainly only
-		"https://app.example.com./",      // trailing dot
-		"https://user@app.example.com/",  // userinfo
+		"https://EXAMPLE.com/",          // written plainly only
+		"https://app.example.com./",     // trailing dot
+		"https://user@app.example.com/", // userinfo
 		"https://evil.example@app.example.com/",
 		"https://app.example.com@evil.example/",
 		"https://app%2eexample.com/",

@@ -11,9 +11,10 @@ import (
 // page is one validated template and the Content-Security-Policy that
 // goes with it.
 type page struct {
-	file string
-	tmpl *template.Template
-	csp  string
+	file     string
+	tmpl     *template.Template
+	csp      string
+	referrer string // the Referrer-Policy
 }
 
 // newPage parses and validates the template src of kind k, named file:
@@ -39,7 +40,7 @@ func newPage(k kind, file, src string) (*page, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pages: %w", err)
 	}
-	p := &page{file: file, tmpl: t, csp: policy(k, hashes)}
+	p := &page{file: file, tmpl: t, csp: policy(k, hashes), referrer: referrerPolicy(k)}
 	for _, data := range samples[k] {
 		body, err := p.execute(data)
 		if err != nil {
@@ -73,7 +74,19 @@ func (p *page) header() http.Header {
 		"Content-Type":            {"text/html; charset=utf-8"},
 		"Cache-Control":           {"no-store"},
 		"Content-Security-Policy": {p.csp},
-		"Referrer-Policy":         {"no-referrer"},
+		"Referrer-Policy":         {p.referrer},
 		"X-Content-Type-Options":  {"nosniff"},
 	}
+}
+
+// referrerPolicy is no-referrer for every page but the sign-out form:
+// under no-referrer browsers send `Origin: null` with the form's POST,
+// and where they also send no Sec-Fetch-Site (plain http on a host name,
+// older Safari) the logout's same-origin check could not pass.
+// same-origin sends the origin to ourselves and nothing to anyone else.
+func referrerPolicy(k kind) string {
+	if k == signOut {
+		return "same-origin"
+	}
+	return "no-referrer"
 }

@@ -51,7 +51,7 @@ func TestDefaultsRender(t *testing.T) {
 			if p.Status != wantStatus {
 				t.Errorf("status = %d, want %d", p.Status, wantStatus)
 			}
-			for _, want := range []string{"<!doctype html>", `<html lang="en">`, `<meta charset="utf-8">`, "<title>", "<h1>", "<main>", `<meta name="referrer" content="no-referrer">`} {
+			for _, want := range []string{"<!doctype html>", `<html lang="en">`, `<meta charset="utf-8">`, "<title>", "<h1>", "<main>", `<meta name="referrer" content="` + referrerPolicy(kindOf(name)) + `">`} {
 				if !strings.Contains(body, want) {
 					t.Errorf("body lacks %q:\n%s", want, body)
 				}
@@ -79,7 +79,7 @@ func TestHeaders(t *testing.T) {
 				want := map[string]string{
 					"Content-Type":           "text/html; charset=utf-8",
 					"Cache-Control":          "no-store",
-					"Referrer-Policy":        "no-referrer",
+					"Referrer-Policy":        referrerPolicy(kindOf(name)),
 					"X-Content-Type-Options": "nosniff",
 				}
 				for k, v := range want {
@@ -361,4 +361,14 @@ func TestError(t *testing.T) {
 			t.Errorf("Error(status %d) accepted", status)
 		}
 	}
+}
+
+// kindOf returns the kind of a template file name.
+func kindOf(file string) kind {
+	for k, f := range files {
+		if f == file {
+			return kind(k)
+		}
+	}
+	panic("unknown page file " + file)
 }

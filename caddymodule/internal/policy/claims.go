@@ -2,7 +2,6 @@ package policy
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 )
 
@@ -31,49 +30,5 @@ func (c ClaimRequirement) Validate() error {
 // Matches reports whether claims satisfy the requirement.
 func (c ClaimRequirement) Matches(claims map[string]any) bool {
 	v, ok := claims[c.Claim]
-	if !ok {
-		return false
-	}
-	switch x := v.(type) {
-	case []any:
-		for _, e := range x {
-			if c.matchOne(e) {
-				return true
-			}
-		}
-		return false
-	case []string:
-		for _, e := range x {
-			if c.matchOne(e) {
-				return true
-			}
-		}
-		return false
-	default:
-		return c.matchOne(v)
-	}
-}
-
-func (c ClaimRequirement) matchOne(v any) bool {
-	var s string
-	switch x := v.(type) {
-	case string:
-		s = x
-	case bool:
-		s = strconv.FormatBool(x)
-	case float64:
-		s = strconv.FormatFloat(x, 'f', -1, 64)
-	case int:
-		s = strconv.Itoa(x)
-	case int64:
-		s = strconv.FormatInt(x, 10)
-	default:
-		return false
-	}
-	for _, want := range c.Values {
-		if s == want {
-			return true
-		}
-	}
-	return false
+	return ok && valueMatches(v, c.Values)
 }

@@ -41,8 +41,11 @@ type Principal struct {
 	Name string
 	// Email is the caller's email address, when known.
 	Email string
-	// Scopes are the scopes granted to the credential, as issued
-	// (before scope implications are applied).
+	// Scopes are the principal's scopes. Authentication returns those
+	// the credential grants, as issued; the adapter then makes them the
+	// effective scopes (adding what the configuration's grants give the
+	// principal and what they imply) before any rule, header or audit
+	// event reads them.
 	Scopes []string
 	// Groups are group or role names, when known.
 	Groups []string

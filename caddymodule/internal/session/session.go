@@ -86,12 +86,22 @@ type Tokens struct {
 	// Obtained is when these tokens were issued, used to refresh when 20%
 	// of their lifetime is left. Zero: the Manager sets it to now.
 	Obtained time.Time `json:"obtained,omitzero"`
+	// Scope is the space-separated list of scopes the provider granted
+	// with the access token (the token response's `scope`, RFC 6749
+	// §5.1), as it sent it; empty when it did not say.
+	Scope string `json:"scope,omitempty"`
 }
 
 // Login is what a successful login hands to Manager.Create.
 type Login struct {
-	// Subject is the `sub` claim. Required.
+	// Subject is the `sub` claim (namespaced by the caller when several
+	// providers could issue the same one). Required.
 	Subject string
+	// Provider names the login provider, for refresh, logout and the
+	// principal; empty with a single unnamed provider.
+	Provider string
+	// Remember asks for a remembered session (Config.RememberTimeout).
+	Remember bool
 	// Claims are the user's claims.
 	Claims Claims
 	// Tokens are the provider's tokens.
@@ -107,8 +117,12 @@ type Session struct {
 	// calls (Manager.Delete): base64url SHA-256 of the session id. It is
 	// not a ticket: knowing it does not let anyone use the session.
 	IDHash string
-	// Subject is the user's `sub`.
+	// Subject is the user's `sub` (namespaced with several providers).
 	Subject string
+	// Provider names the login provider ("" for a single unnamed one).
+	Provider string
+	// Remembered reports a "remember me" session.
+	Remembered bool
 	// Claims are the user's claims from the last login.
 	Claims Claims
 	// Tokens are the current provider tokens (after any refresh). Secret.
@@ -139,14 +153,19 @@ func (s *Session) Principal() principal.Principal {
 		ExpiresAt: s.IdleExpires,
 		Claims:    s.Claims.Raw,
 		SessionID: s.IDHash,
+		Provider:  s.Provider,
 	}
 }
 
 // Info is what the whoami endpoint shows about a session: identity and
 // timing, never tokens. Its JSON form is the endpoint's response body.
 type Info struct {
-	// Subject is the user's `sub`.
+	// Subject is the user's `sub` (namespaced with several providers).
 	Subject string `json:"sub"`
+	// Provider names the login provider, when named.
+	Provider string `json:"provider,omitempty"`
+	// Remembered reports a "remember me" session (a longer lifetime).
+	Remembered bool `json:"remembered,omitempty"`
 	// Email is the user's email, when known.
 	Email string `json:"email,omitempty"`
 	// Name is the user's name, when known.
@@ -157,6 +176,9 @@ type Info struct {
 	ACR string `json:"acr,omitempty"`
 	// AMR are the authentication methods of the login.
 	AMR []string `json:"amr,omitempty"`
+	// Scopes are the session's effective scopes; Info leaves them empty
+	// (the adapter knows the grants and implications that make them).
+	Scopes []string `json:"scopes,omitempty"`
 	// AuthTime is when the user authenticated at the provider.
 	AuthTime time.Time `json:"auth_time,omitzero"`
 	// Created is when the session started.
@@ -171,6 +193,8 @@ type Info struct {
 func (s *Session) Info() Info {
 	return Info{
 		Subject:     s.Subject,
+		Provider:    s.Provider,
+		Remembered:  s.Remembered,
 		Email:       s.Claims.Email,
 		Name:        s.Claims.Name,
 		Groups:      s.Claims.Groups,

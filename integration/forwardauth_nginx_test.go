@@ -1,0 +1,144 @@
+package integration_test
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/portcullis-auth/portcullis/integration/harness"
+)
+
+// nginxBinary is Debian's nginx (packages nginx or nginx-light), which
+// integration/test-all.sh installs when it is missing.
+const nginxBinary = "/usr/sbin/nginx"
+
+// TestForwardAuthNginx puts a real nginx, configured with the server
+// block of deploy/forward-auth/nginx.conf (addresses replaced), in front
+// of the recording upstream, asking the gateway with auth_request.
+func TestForwardAuthNginx(t *testing.T) {
+	t.Parallel()
+	e := startFAEnv(t)
+	startNginx(t, e.frontPort, nginxFrontConfig(t, e))
+	frontDoorSuite(t, e)
+}
+
+// nginxFrontConfig is deploy/forward-auth/nginx.conf for e: listening on
+// the front door's port, asking the gateway, proxying to the upstream.
+func nginxFrontConfig(t *testing.T, e *faEnv) string {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(harness.RepoRoot(), "deploy", "forward-auth", "nginx.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := string(raw)
+	for _, r := range [][2]string{
+		{"listen 80;", fmt.Sprintf("listen 127.0.0.1:%d;", e.frontPort)},
+		{"http://portcullis:9000", fmt.Sprintf("http://127.0.0.1:%d", e.gw.Ports.HTTP)},
+		{"http://app:8080", "http://" + e.up.Addr},
+	} {
+		if !strings.Contains(conf, r[0]) {
+			t.Fatalf("deploy/forward-auth/nginx.conf no longer contains %q, which the test replaces", r[0])
+		}
+		conf = strings.ReplaceAll(conf, r[0], r[1])
+	}
+	return conf
+}
+
+// startNginx runs nginx in the foreground, as one process, with its
+// prefix, temporary files and pid file in a temporary directory, serving
+// the server blocks in servers; it waits until port accepts connections
+// and stops nginx at cleanup.
+func startNginx(t *testing.T, port int, servers string) {
+	t.Helper()
+	if _, err := os.Stat(nginxBinary); err != nil {
+		t.Fatalf("nginx is required at %s (apt-get install -y nginx-light; integration/test-all.sh does it): %v", nginxBinary, err)
+	}
+	dir := t.TempDir()
+	var temps []string
+	for _, d := range []string{"client_body", "proxy", "fastcgi", "uwsgi", "scgi"} {
+		p := filepath.Join(dir, "tmp", d)
+		if err := os.MkdirAll(p, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		temps = append(temps, fmt.Sprintf("\t%s_temp_path %s;", d, p))
+	}
+	conf := fmt.Sprintf(`daemon off;
+master_process off;
+pid %s;
+error_log stderr notice;
+events {
+	worker_connections 256;
+}
+http {
+	access_log off;
+%s
+%s
+}
+`, filepath.Join(dir, "nginx.pid"), strings.Join(temps, "\n"), servers)
+	path := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := &lockedLog{}
+	cmd := exec.Command(nginxBinary, "-p", dir, "-c", path, "-e", "stderr")
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting nginx: %v", err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("nginx output:\n%s", out.String())
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second) // "hung", not "slow"
+	for {
+		select {
+		case <-done:
+			t.Fatalf("nginx exited: %v\n%s\n--- configuration\n%s", cmd.ProcessState, out.String(), conf)
+		default:
+		}
+		if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second); err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nginx does not listen on %d after 30s\n%s", port, out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// lockedLog collects a process's output.
+type lockedLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
