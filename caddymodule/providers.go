@@ -106,6 +106,10 @@ func (a *App) setupProviders(cookie session.CookieConfig) (*loginProviders, erro
 	if err := ps.setAuthHost(a.Session.Domain); err != nil {
 		return nil, err
 	}
+	if shared := ps.sharedRedirects(); len(shared) > 0 && a.logger != nil {
+		a.logger.Warn("several oidc providers share a redirect_url: give each its own (…/.portcullis/callback/<name>), so a login response can only be completed by the provider it came from (OAuth mix-up, RFC 9700 §4.4); providers that send RFC 9207 iss are protected either way",
+			zap.Strings("providers", shared))
+	}
 	return ps, nil
 }
 
@@ -337,4 +341,20 @@ func (a *App) resolveProviders(names []string) error {
 		}
 	}
 	return nil
+}
+
+// sharedRedirects names the providers whose redirect_url another
+// provider uses too.
+func (ps *loginProviders) sharedRedirects() []string {
+	count := map[string]int{}
+	for _, p := range ps.list {
+		count[p.cfg.RedirectURL]++
+	}
+	var out []string
+	for _, p := range ps.list {
+		if count[p.cfg.RedirectURL] > 1 {
+			out = append(out, p.name)
+		}
+	}
+	return out
 }

@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"context"
+	"strings"
 
 	"encoding/json"
 	"errors"
@@ -44,21 +45,32 @@ func (h *Handler) serveSSO(w http.ResponseWriter, r *http.Request, rid, name str
 		case "login":
 			h.serveLogin(w, r, rid)
 		case "callback":
-			h.serveCallback(w, r, rid)
+			h.serveCallback(w, r, rid, h.app.sso.forCallback(r))
 		default:
 			h.serveBackchannel(w, r, rid)
 		}
 	default:
-		return false
+		// callback/<provider>: a provider's own redirect URI, so that a
+		// response can only be completed by the provider it came from.
+		provider, ok := strings.CutPrefix(name, "callback/")
+		if !ok || h.app.sso == nil {
+			return false
+		}
+		p := h.app.sso.byName(provider)
+		if p == nil {
+			writeJSONError(w, rid, http.StatusNotFound, "not_found", "no such provider")
+			return true
+		}
+		h.serveCallback(w, r, rid, p)
 	}
 	return true
 }
 
-// serveCallback completes a login at the provider whose flow it is, and
-// starts the session.
-func (h *Handler) serveCallback(w http.ResponseWriter, r *http.Request, rid string) {
+// serveCallback completes a login at provider p (named by the callback
+// path, or the one whose flow cookie the request carries) and starts the
+// session.
+func (h *Handler) serveCallback(w http.ResponseWriter, r *http.Request, rid string, p *loginProvider) {
 	ps := h.app.sso
-	p := ps.forCallback(r)
 	res, err := p.client.Callback(r.Context(), r)
 	if res != nil {
 		setCookies(w, res.SetCookies)
