@@ -94,7 +94,26 @@ func (h *Handler) checkPrincipal(p principal.Principal) *verdict {
 		return refuse(policy.ReasonIssuerNotAccepted, challenge{status: http.StatusUnauthorized, code: "invalid_token",
 			description: "tokens from this issuer are not accepted here"})
 	}
+	// A principal an earlier handler allowed skipped this route's own
+	// authentication: its accept list and provider pin apply here too.
+	if !slices.Contains(h.accept, p.Method) {
+		return refuse(policy.ReasonMethodNotAccepted, challenge{status: http.StatusUnauthorized, code: "invalid_token",
+			description: "this credential type is not accepted here"})
+	}
+	if v := h.checkProvider(p); v != nil {
+		return v
+	}
 	return nil
+}
+
+// checkProvider refuses a browser session from a login provider the
+// route's `providers` does not list.
+func (h *Handler) checkProvider(p principal.Principal) *verdict {
+	if p.Method != principal.MethodSession || len(h.Providers) == 0 || slices.Contains(h.Providers, p.Provider) {
+		return nil
+	}
+	return refuse(policy.ReasonProviderNotAccepted, challenge{status: http.StatusForbidden, code: "access_denied",
+		description: "this route accepts sessions from the providers " + strings.Join(h.Providers, ", ") + " only; sign in with one of them"})
 }
 
 // checkIssuers reports, at the current Caddyfile line, an `issuers`

@@ -3,7 +3,6 @@ package caddymodule
 import (
 	"errors"
 	"net/http"
-	"slices"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -157,9 +156,8 @@ func (h *Handler) loadSession(w http.ResponseWriter, r *http.Request, ev audit.E
 		if lp := h.app.provider(s.Provider); lp != nil {
 			p.Provider = lp.name
 		}
-		if len(h.Providers) > 0 && !slices.Contains(h.Providers, p.Provider) {
-			return p, false, refuse(policy.ReasonProviderNotAccepted, challenge{status: http.StatusForbidden, code: "access_denied",
-				description: "this route accepts sessions from the providers " + strings.Join(h.Providers, ", ") + " only; sign in with one of them"})
+		if v := h.checkProvider(p); v != nil {
+			return p, false, v
 		}
 		return h.effective(p), true, nil
 	case isUnavailable(err):

@@ -129,7 +129,7 @@ func (h *Handler) serveLogin(w http.ResponseWriter, r *http.Request, rid string)
 		http.Redirect(w, r, ps.authOrigin+h.app.endpointPrefix+"login?"+q.Encode(), http.StatusFound)
 		return
 	}
-	opts, bad := h.loginOptions(q)
+	opts, bad := h.loginOptions(r, q)
 	if bad != "" {
 		writeJSONError(w, rid, http.StatusBadRequest, "invalid_request", bad)
 		return
@@ -198,9 +198,12 @@ func (h *Handler) sendOn(w http.ResponseWriter, rid, target string) {
 
 // loginOptions reads the login endpoint's options; bad says what is
 // wrong with them.
-func (h *Handler) loginOptions(q url.Values) (opts oidcflow.LoginOptions, bad string) {
+func (h *Handler) loginOptions(r *http.Request, q url.Values) (opts oidcflow.LoginOptions, bad string) {
 	opts.ReturnTo = q.Get("return_to")
-	opts.Remember = q.Get("remember") == "1" && h.app.Session.RememberMe > 0
+	// Remember-me only from our own page (the chooser's form): a link on
+	// another site must not give a shared computer a long-lived session
+	// the user did not ask for. Browsers say so with Sec-Fetch-Site.
+	opts.Remember = q.Get("remember") == "1" && h.app.Session.RememberMe > 0 && r.Header.Get("Sec-Fetch-Site") == "same-origin"
 	if v := q.Get("max_age"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 0 || time.Duration(n)*time.Second > maxLoginMaxAge {

@@ -246,7 +246,10 @@ func checkHost(s string) (string, error) {
 		}
 	}
 	if !strings.HasPrefix(host, "[") {
-		if host == "" || len(host) > 253 || host[0] == '.' || host[0] == '-' {
+		// A trailing dot or an empty label: proxies differ on whether
+		// "admin.example.com." is admin.example.com, and host matchers
+		// do not match it, so a policy could be skipped.
+		if host == "" || len(host) > 253 || host[0] == '.' || host[0] == '-' || host[len(host)-1] == '.' || strings.Contains(host, "..") {
 			return "", bad
 		}
 		for i := 0; i < len(host); i++ {
