@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -62,6 +63,9 @@ func init() {
 // original request for one of those paths (a proxy asking about the
 // gateway's own endpoints) is allowed without identity.
 //
+// Placeholders: those of the portcullis handler ({http.auth.user.*},
+// {http.auth.request_id}), for the decision's own log lines.
+//
 // What forward-auth cannot do, since the proxy forwards the request
 // itself: read the body (routes with MCP tool or method rules are refused
 // in Provision; a `_method` form field is not seen), and remove headers
@@ -84,6 +88,9 @@ type ForwardAuth struct {
 
 	app    *App
 	logger *zap.Logger
+	// warnUntrusted logs the first refused untrusted peer (every refusal
+	// is an audit event).
+	warnUntrusted *sync.Once
 }
 
 // CaddyModule returns the Caddy module information.
@@ -96,7 +103,7 @@ func (ForwardAuth) CaddyModule() caddy.ModuleInfo {
 
 // Provision loads the portcullis app and compiles every policy.
 func (f *ForwardAuth) Provision(ctx caddy.Context) error {
-	f.logger = ctx.Logger()
+	f.logger, f.warnUntrusted = ctx.Logger(), new(sync.Once)
 	v, err := ctx.App("portcullis")
 	if err != nil {
 		return fmt.Errorf("loading portcullis app: %w", err)
@@ -187,6 +194,10 @@ func (f *ForwardAuth) decide(w http.ResponseWriter, r *http.Request, trusted boo
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	rid := requestIDFor(r, repl)
 	if !trusted {
+		f.warnUntrusted.Do(func() {
+			f.logger.Warn("refusing forward-auth check requests from a peer outside the server's trusted_proxies; list your proxies there",
+				zap.String("remote_addr", r.RemoteAddr))
+		})
 		f.refuse(w, r, rid, start, nil, reasonUntrustedProxy, http.StatusForbidden, "access_denied",
 			"forward-auth check requests are accepted only from the proxies in the server's trusted_proxies")
 		return nil
@@ -230,7 +241,11 @@ func (f *ForwardAuth) decide(w http.ResponseWriter, r *http.Request, trusted boo
 			return nil
 		}
 	}
-	if pathErr == nil && f.ownPath(orig.URL.Path) {
+	if f.ownPath(orig.URL.Path) {
+		if pathErr != nil {
+			f.refuse(w, orig, rid, start, p, string(policy.ReasonMalformedRequest), http.StatusBadRequest, "invalid_request", pathErr.Error())
+			return nil
+		}
 		// The gateway's own endpoints, which the proxy passes on to it:
 		// nothing to decide here, they answer for themselves.
 		w.Header()[requestIDHeader] = []string{rid}

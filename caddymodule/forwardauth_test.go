@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
 )
 
 // newTestForwardAuth sets up a ForwardAuth with policies against the
@@ -15,7 +17,7 @@ import (
 func newTestForwardAuth(t *testing.T, prefix string, policies ...*ForwardAuthPolicy) (*ForwardAuth, testKey) {
 	t.Helper()
 	h0, k := newTestHandler(t, Handler{})
-	f := &ForwardAuth{PathPrefix: prefix, Policies: policies, app: h0.app}
+	f := &ForwardAuth{PathPrefix: prefix, Policies: policies, app: h0.app, logger: zap.NewNop(), warnUntrusted: new(sync.Once)}
 	for _, p := range policies {
 		if err := p.Handler.setup(h0.app); err != nil {
 			t.Fatal(err)
@@ -221,6 +223,25 @@ func TestCheckPathPrefix(t *testing.T) {
 	for _, p := range []string{"", "/", "ext", "/a/", "/a;b", "/a%2f", "/a/../b", "/a?x"} {
 		if err := checkPathPrefix(p); err == nil {
 			t.Errorf("%q accepted", p)
+		}
+	}
+}
+
+// TestForwardAuthOwnPathsStayStrict: a policy that allows ambiguous
+// paths does not make an ambiguous spelling of the gateway's own paths
+// pass: only their exact, strict spelling is let through unjudged.
+func TestForwardAuthOwnPathsStayStrict(t *testing.T) {
+	t.Parallel()
+	f, _ := newTestForwardAuth(t, "", &ForwardAuthPolicy{Handler: Handler{AllowAmbiguousPaths: true, AllowAnonymous: []string{"/tomcat/*"}}})
+	for uri, want := range map[string]int{
+		"/.portcullis/login":        200,
+		"/.portcullis/login;x=1":    400,
+		"/.portcullis//login":       400,
+		"/tomcat/a;jsessionid=1":    200,
+		"/.portcullis/%2e%2e/admin": 400,
+	} {
+		if w := (checkRequest{headers: describe("GET", "app.example.com", uri)}).serve(t, f); w.Code != want {
+			t.Errorf("%s: %d, want %d; body %s", uri, w.Code, want, w.Body)
 		}
 	}
 }

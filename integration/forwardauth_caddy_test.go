@@ -20,8 +20,7 @@ import (
 // upstream, asking the gateway.
 func TestForwardAuthCaddy(t *testing.T) {
 	t.Parallel()
-	e := startFAEnv(t)
-	startCaddyFront(t, e.frontPort, caddyFrontConfig(t, e))
+	e := withFrontDoor(t, func(e *faEnv) error { return startCaddyFront(t, e.frontPort, caddyFrontConfig(t, e)) })
 	frontDoorSuite(t, e)
 }
 
@@ -50,8 +49,10 @@ func caddyFrontConfig(t *testing.T, e *faEnv) string {
 
 // startCaddyFront runs our binary on conf, whose site listens on port
 // (chosen before the gateway started, which redirects logins there),
-// waits until it listens and stops it at cleanup.
-func startCaddyFront(t *testing.T, port int, conf string) {
+// waits until it listens and stops it at cleanup. It returns
+// errFrontPortTaken when Caddy cannot bind port, and fails the test on
+// any other problem.
+func startCaddyFront(t *testing.T, port int, conf string) error {
 	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "Caddyfile")
@@ -84,12 +85,15 @@ func startCaddyFront(t *testing.T, port int, conf string) {
 	for {
 		select {
 		case <-done:
+			if strings.Contains(out.String(), "address already in use") {
+				return fmt.Errorf("%w: the front Caddy could not listen on %d", errFrontPortTaken, port)
+			}
 			t.Fatalf("the front Caddy exited: %v\n%s\n--- Caddyfile\n%s", cmd.ProcessState, out.String(), conf)
 		default:
 		}
 		if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second); err == nil {
 			c.Close()
-			return
+			return nil
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("the front Caddy does not listen on %d after 60s\n%s", port, out.String())

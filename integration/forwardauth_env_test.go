@@ -1,12 +1,10 @@
 package integration_test
 
 import (
+	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/portcullis-auth/portcullis/integration/harness"
 	"github.com/portcullis-auth/portcullis/integration/oidcprovider"
@@ -47,9 +45,9 @@ type faEnv struct {
 // startFAEnv starts the provider, the upstream and the gateway, with the
 // OpenID redirect URL on the front door's port; the caller starts the
 // front door there.
-func startFAEnv(t *testing.T) *faEnv {
+func startFAEnv(t *testing.T, frontPort int) *faEnv {
 	t.Helper()
-	e := &faEnv{frontPort: harness.FreePort(t), audit: filepath.Join(t.TempDir(), "audit.log")}
+	e := &faEnv{frontPort: frontPort, audit: filepath.Join(t.TempDir(), "audit.log")}
 	e.front = fmt.Sprintf("http://127.0.0.1:%d", e.frontPort)
 	var block string
 	e.key, block = newKey(t, "--subject", "fa-client", "--scopes", "orders:read")
@@ -58,6 +56,28 @@ func startFAEnv(t *testing.T) *faEnv {
 	e.gw = harness.StartGateway(t, faGateway(e.idp.Issuer(), e.front, e.up.Addr, e.audit, block), ssoEnv...)
 	e.idp.AddClient(oidcprovider.Client{ID: ssoClientID, Secret: ssoClientSecret, RedirectURIs: []string{e.front + "/.portcullis/callback"}})
 	return e
+}
+
+// errFrontPortTaken means another process took the front door's port
+// between its choice (before the gateway starts, since the gateway
+// redirects logins there) and the front door's start.
+var errFrontPortTaken = errors.New("the front door's port was taken by another process")
+
+// withFrontDoor starts an environment and its front door with start,
+// again on other ports while the front door's port was taken meanwhile.
+func withFrontDoor(t *testing.T, start func(e *faEnv) error) *faEnv {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		e := startFAEnv(t, harness.FreePort(t))
+		err := start(e)
+		switch {
+		case err == nil:
+			return e
+		case !errors.Is(err, errFrontPortTaken) || attempt == 5:
+			t.Fatalf("starting the front door: %v", err)
+		}
+		t.Logf("%v; starting again on other ports", err)
+	}
 }
 
 // faGateway is the gateway of the forward-auth tests: the decision
@@ -150,14 +170,3 @@ const faPolicies = `policy 127.0.0.1 localhost /limited/* {
 				require orders:read
 				require orders:write methods POST
 			}`
-
-// faClient is an HTTP client that connects from faClientIP and follows
-// no redirect.
-func faClient() *http.Client {
-	d := &net.Dialer{Timeout: 10 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(faClientIP)}}
-	return &http.Client{
-		Timeout:       30 * time.Second, // "hung", not "slow"
-		Transport:     &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
-}

@@ -43,8 +43,8 @@ import (
 //     unchecked; request_headers_to_remove applies after the check.
 func TestForwardAuthEnvoy(t *testing.T) {
 	t.Parallel()
-	e := startFAEnv(t)
-	startEnvoyContract(t, e, readEnvoyConfig(t))
+	cfg := readEnvoyConfig(t)
+	e := withFrontDoor(t, func(e *faEnv) error { return startEnvoyContract(t, e, cfg) })
 	frontDoorSuite(t, e)
 }
 
@@ -185,24 +185,32 @@ type extAuthz struct {
 	client  *http.Client
 }
 
-// startEnvoyContract serves the contract on e's front door port.
-func startEnvoyContract(t *testing.T, e *faEnv, cfg envoyConfig) {
+// startEnvoyContract serves the contract on e's front door port
+// (errFrontPortTaken when it cannot listen there).
+func startEnvoyContract(t *testing.T, e *faEnv, cfg envoyConfig) error {
 	t.Helper()
 	gw := fmt.Sprintf("127.0.0.1:%d", e.gw.Ports.HTTP)
+	// One connection per request: the recorder waits for its connections
+	// to close at cleanup.
+	tr := &http.Transport{DisableKeepAlives: true}
+	proxy := func(host string) *httputil.ReverseProxy {
+		p := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: host})
+		p.Transport = tr
+		return p
+	}
 	x := &extAuthz{
-		cfg: cfg, gateway: gw,
-		app: httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: e.up.Addr}),
-		gw:  httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: gw}),
-		client: &http.Client{Timeout: 30 * time.Second, // Envoy's is 2s; this one only catches a hung gateway
+		cfg: cfg, gateway: gw, app: proxy(e.up.Addr), gw: proxy(gw),
+		client: &http.Client{Transport: tr, Timeout: 30 * time.Second, // Envoy's is 2s; this one only catches a hung gateway
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 	}
 	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", e.frontPort))
 	if err != nil {
-		t.Fatalf("listening on the front door's port: %v", err)
+		return fmt.Errorf("%w: %w", errFrontPortTaken, err)
 	}
 	srv := &http.Server{Handler: x, ReadHeaderTimeout: 30 * time.Second}
 	go func() { _ = srv.Serve(l) }()
-	t.Cleanup(func() { _ = srv.Close() })
+	t.Cleanup(func() { _ = srv.Close(); tr.CloseIdleConnections() })
+	return nil
 }
 
 func (x *extAuthz) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -15,7 +15,7 @@ import (
 	"github.com/portcullis-auth/portcullis/integration/harness"
 )
 
-// nginxBinary is Debian's nginx (packages nginx or nginx-light), which
+// nginxBinary is Debian's nginx (package nginx), which
 // integration/test-all.sh installs when it is missing.
 const nginxBinary = "/usr/sbin/nginx"
 
@@ -24,8 +24,7 @@ const nginxBinary = "/usr/sbin/nginx"
 // of the recording upstream, asking the gateway with auth_request.
 func TestForwardAuthNginx(t *testing.T) {
 	t.Parallel()
-	e := startFAEnv(t)
-	startNginx(t, e.frontPort, nginxFrontConfig(t, e))
+	e := withFrontDoor(t, func(e *faEnv) error { return startNginx(t, e.frontPort, nginxFrontConfig(t, e)) })
 	frontDoorSuite(t, e)
 }
 
@@ -40,8 +39,8 @@ func nginxFrontConfig(t *testing.T, e *faEnv) string {
 	conf := string(raw)
 	for _, r := range [][2]string{
 		{"listen 80;", fmt.Sprintf("listen 127.0.0.1:%d;", e.frontPort)},
-		{"http://portcullis:9000", fmt.Sprintf("http://127.0.0.1:%d", e.gw.Ports.HTTP)},
-		{"http://app:8080", "http://" + e.up.Addr},
+		{"server portcullis:9000;", fmt.Sprintf("server 127.0.0.1:%d;", e.gw.Ports.HTTP)},
+		{"server app:8080;", "server " + e.up.Addr + ";"},
 	} {
 		if !strings.Contains(conf, r[0]) {
 			t.Fatalf("deploy/forward-auth/nginx.conf no longer contains %q, which the test replaces", r[0])
@@ -54,11 +53,12 @@ func nginxFrontConfig(t *testing.T, e *faEnv) string {
 // startNginx runs nginx in the foreground, as one process, with its
 // prefix, temporary files and pid file in a temporary directory, serving
 // the server blocks in servers; it waits until port accepts connections
-// and stops nginx at cleanup.
-func startNginx(t *testing.T, port int, servers string) {
+// and stops nginx at cleanup. It returns errFrontPortTaken when nginx
+// cannot bind port, and fails the test on any other problem.
+func startNginx(t *testing.T, port int, servers string) error {
 	t.Helper()
 	if _, err := os.Stat(nginxBinary); err != nil {
-		t.Fatalf("nginx is required at %s (apt-get install -y nginx-light; integration/test-all.sh does it): %v", nginxBinary, err)
+		t.Fatalf("nginx is required at %s (apt-get install -y nginx; integration/test-all.sh does it): %v", nginxBinary, err)
 	}
 	dir := t.TempDir()
 	var temps []string
@@ -111,12 +111,15 @@ http {
 	for {
 		select {
 		case <-done:
+			if strings.Contains(out.String(), "Address already in use") {
+				return fmt.Errorf("%w: nginx: %s", errFrontPortTaken, strings.TrimSpace(out.String()))
+			}
 			t.Fatalf("nginx exited: %v\n%s\n--- configuration\n%s", cmd.ProcessState, out.String(), conf)
 		default:
 		}
 		if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second); err == nil {
 			c.Close()
-			return
+			return nil
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("nginx does not listen on %d after 30s\n%s", port, out.String())

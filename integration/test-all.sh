@@ -5,7 +5,7 @@
 # in-process OpenID provider and headless Chromium, and a short run of the
 # load benchmark. Installs what it needs with apt when it is missing (as
 # root, or through sudo): gcc and libc6-dev (the race detector needs cgo),
-# redis-server, redis-tools, chromium, wrk, python3 and nodejs.
+# redis-server, redis-tools, nginx, chromium, wrk, python3 and nodejs.
 # Fails when any test fails or is skipped.
 #
 # PORTCULLIS_INSTALL_ONLY=1 stops after the installation step, to check
@@ -22,6 +22,8 @@ command -v gcc >/dev/null || missing+=(gcc)
 installed libc6-dev || missing+=(libc6-dev)
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v redis-cli >/dev/null || missing+=(redis-tools)
+# The forward-auth tests run Debian's nginx (auth_request) in front of the gateway.
+[ -x /usr/sbin/nginx ] || missing+=(nginx)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v wrk >/dev/null || missing+=(wrk)
 # The differential tests read the same JSON-RPC bodies with Python's json
@@ -40,6 +42,7 @@ for tool in gcc redis-server redis-cli wrk python3 node; do
 	command -v "$tool" >/dev/null || { echo "FAIL: $tool is still missing after the installation"; exit 1; }
 done
 [ -x /usr/bin/chromium ] || { echo "FAIL: /usr/bin/chromium is still missing after the installation"; exit 1; }
+[ -x /usr/sbin/nginx ] || { echo "FAIL: /usr/sbin/nginx is still missing after the installation"; exit 1; }
 installed libc6-dev || { echo "FAIL: libc6-dev is still missing after the installation"; exit 1; }
 if ! echo 'int main(void) { return 0; }' | gcc -x c -o /dev/null -; then
 	echo "FAIL: gcc cannot build and link a C program; go test -race needs cgo"; exit 1

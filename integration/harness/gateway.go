@@ -115,6 +115,7 @@ func start(t testing.TB, o Options) (*Gateway, error) {
 // ports and no other process does.
 func (g *Gateway) waitListening(timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
+	var lastErr error
 	for time.Now().Before(deadline) {
 		select {
 		case <-g.done:
@@ -126,12 +127,11 @@ func (g *Gateway) waitListening(timeout time.Duration) error {
 		}
 		switch owner, err := ownership(g.cmd.Process.Pid, g.Ports.HTTP, g.Ports.Admin); {
 		case err != nil:
-			select {
-			case <-g.done:
-				continue // exited meanwhile: reported above
-			default:
-				return fmt.Errorf("checking the gateway's listeners: %w", err)
-			}
+			// The process may be exiting: its /proc entries go before
+			// Wait returns (a zombie has no fd table). Look again; the
+			// top of the loop reports an exit, the deadline an error
+			// that persists.
+			lastErr = err
 		case owner == portShared:
 			// Another process listens there too. Look again, in case
 			// that listener was closing (Caddy replaces its own).
@@ -143,6 +143,9 @@ func (g *Gateway) waitListening(timeout time.Duration) error {
 			return nil
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	if lastErr != nil {
+		return fmt.Errorf("checking the gateway's listeners: %w", lastErr)
 	}
 	return fmt.Errorf("ports %d and %d not listening after %s", g.Ports.HTTP, g.Ports.Admin, timeout)
 }

@@ -19,6 +19,10 @@ type scenario struct {
 	wantStatus int
 	// ready, when set, runs once the gateway listens (e.g. to log in).
 	ready func(name string, port int, env *benchEnv) error
+	// front, when set, puts nginx in front (nginx.go): it returns the
+	// upstream and server blocks of an nginx on port, in front of the
+	// gateway of site (on gatewayPort; site may be nil: nginx alone).
+	front func(port, gatewayPort int, env *benchEnv) (string, error)
 }
 
 // benchEnv holds what scenarios share: the upstream, the key, the tokens.
@@ -210,4 +214,6 @@ var scenarios = []scenario{
 		load:       func(url string, env *benchEnv) load { return load{url: url} },
 		wantStatus: 401,
 	},
+	nginxScenarios[0],
+	nginxScenarios[1],
 }

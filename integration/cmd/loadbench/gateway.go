@@ -15,6 +15,9 @@ type process struct {
 	cmd  *exec.Cmd
 	port int
 	log  *os.File
+	// helpers run for this process (a gateway behind nginx): their CPU
+	// counts as its own (cpuTime), and stop stops them too.
+	helpers []*process
 }
 
 // freePort returns a loopback port that was free a moment ago.
@@ -109,4 +112,7 @@ func (p *process) stop() {
 		<-done
 	}
 	p.log.Close()
+	for _, h := range p.helpers {
+		h.stop()
+	}
 }

@@ -51,6 +51,11 @@ func (c instructionCount) perRequest() float64 {
 func runInstructions(bin, dir string, chosen []scenario, env *benchEnv, o options) error {
 	var counts []instructionCount
 	for _, s := range chosen {
+		if s.front != nil {
+			// Two processes, and nginx's instructions are not the gateway's.
+			fmt.Fprintf(os.Stderr, "instructions %-24s skipped: nginx in front\n", s.name)
+			continue
+		}
 		c, err := measureInstructions(bin, dir, s, env, o)
 		if err != nil {
 			return fmt.Errorf("instructions, %s: %w", s.name, err)

@@ -121,7 +121,7 @@ func runTiming(bin, dir string, chosen []scenario, env *benchEnv, o options) err
 		if err != nil {
 			return err
 		}
-		p, err := start(dir, s.name, s.site(port, env), port, direct(bin))
+		p, err := startScenario(dir, bin, s, port, env)
 		if err != nil {
 			return err
 		}
@@ -202,7 +202,7 @@ func measure(dir string, s scenario, p *process, env *benchEnv, o options) (meas
 	if _, err := runWrk(dir, l); err != nil {
 		return measurement{}, err
 	}
-	cpu0, err := cpuTime(p.pid())
+	cpu0, err := p.cpuTime()
 	if err != nil {
 		return measurement{}, err
 	}
@@ -211,7 +211,7 @@ func measure(dir string, s scenario, p *process, env *benchEnv, o options) (meas
 	if err != nil {
 		return measurement{}, err
 	}
-	cpu1, err := cpuTime(p.pid())
+	cpu1, err := p.cpuTime()
 	if err != nil {
 		return measurement{}, err
 	}
