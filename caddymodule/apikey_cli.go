@@ -41,6 +41,8 @@ type storeCLIOptions struct {
 	config, adapter                           string
 	subject, name, scopes, expires, rateLimit string
 	grace                                     time.Duration
+	// lifetime is the api_keys block's policy, read from --config.
+	lifetime apikey.LifetimePolicy
 }
 
 // apikeyStoreCommands returns the subcommands that manage keys in the
@@ -78,10 +80,11 @@ func apikeyStoreCommands() []*cobra.Command {
 			Short: s.short,
 			Args:  s.args,
 			RunE: func(cmd *cobra.Command, args []string) error {
-				reg, release, err := openCLIRegistry(o.config, o.adapter, cmd.ErrOrStderr())
+				reg, lifetime, release, err := openCLIRegistry(o.config, o.adapter, cmd.ErrOrStderr())
 				if err != nil {
 					return err
 				}
+				o.lifetime = lifetime
 				defer release()
 				parent := cmd.Context()
 				if parent == nil {
@@ -145,18 +148,27 @@ func loadAppConfig(path, adapterName string, warnings io.Writer) (*App, error) {
 }
 
 // openCLIRegistry loads the configuration, resolves the store, prefix
-// and pepper as the app does, and returns a registry on the store with a
-// function that releases it.
-func openCLIRegistry(path, adapterName string, warnings io.Writer) (*apikey.Registry, func(), error) {
+// and pepper as the app does, and returns a registry on the store, the
+// key lifetime policy and a function that releases the registry.
+func openCLIRegistry(path, adapterName string, warnings io.Writer) (*apikey.Registry, apikey.LifetimePolicy, func(), error) {
+	reg, release, app, err := openCLIRegistryApp(path, adapterName, warnings)
+	if err != nil {
+		return nil, apikey.LifetimePolicy{}, nil, err
+	}
+	return reg, app.APIKeys.lifetimeOrZero(), release, nil
+}
+
+// openCLIRegistryApp is openCLIRegistry returning the loaded app.
+func openCLIRegistryApp(path, adapterName string, warnings io.Writer) (*apikey.Registry, func(), *App, error) {
 	app, err := loadAppConfig(path, adapterName, warnings)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if storeKind(app.Store) == "memory" {
-		return nil, nil, errCLINeedsSharedStore
+		return nil, nil, nil, errCLINeedsSharedStore
 	}
 	if err := app.compileAPIKeys(); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	cfg := APIKeysConfig{}
 	if app.APIKeys != nil {
@@ -164,7 +176,7 @@ func openCLIRegistry(path, adapterName string, warnings io.Writer) (*apikey.Regi
 	}
 	hasher, err := cfg.hasher()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	sc := *app.Store
 	if sc.Timeout == 0 {
@@ -172,7 +184,7 @@ func openCLIRegistry(path, adapterName string, warnings io.Writer) (*apikey.Regi
 	}
 	st, poolKey, err := acquireStore(&sc)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	release := func() { _, _ = storePool.Delete(poolKey) }
 	reg, err := apikey.NewRegistry(apikey.RegistryOptions{
@@ -180,9 +192,9 @@ func openCLIRegistry(path, adapterName string, warnings io.Writer) (*apikey.Regi
 	})
 	if err != nil {
 		release()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return reg, func() { _ = reg.Close(); release() }, nil
+	return reg, func() { _ = reg.Close(); release() }, app, nil
 }
 
 // parseExpiry reads --expires: "never", a duration from now ("90d",
@@ -228,7 +240,11 @@ func runAPIKeyCreate(ctx context.Context, reg *apikey.Registry, o storeCLIOption
 	}
 	k, rec, err := reg.Create(ctx, apikey.CreateOptions{
 		Subject: o.subject, Name: o.name, Scopes: strings.Fields(o.scopes), Expires: expires, RateLimit: o.rateLimit,
+		MaxLifetime: o.lifetime.MaxLifetime,
 	})
+	if errors.Is(err, apikey.ErrLifetime) {
+		return fmt.Errorf("--expires %s: %w (the configuration's api_keys max_lifetime)", o.expires, err)
+	}
 	if err != nil {
 		return err
 	}
@@ -255,7 +271,7 @@ func runAPIKeyList(ctx context.Context, reg *apikey.Registry, o storeCLIOptions,
 	fmt.Fprintln(tw, "ID\tSUBJECT\tNAME\tSCOPES\tEXPIRES\tLAST USED\tSTATUS")
 	for _, r := range recs {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Subject, orDash(r.Name), orDash(strings.Join(r.Scopes, " ")),
-			formatTime(r.Expires, "never"), formatTime(r.LastUsed, "never"), keyStatus(r, now))
+			formatTime(r.Expires, "never"), formatTime(r.LastUsed, "never"), expiryStatus(r, now, o.lifetime))
 	}
 	return tw.Flush()
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
@@ -75,6 +76,7 @@ type App struct {
 	hasher         apikey.Hasher
 	registry       *apikey.Registry
 	apiKeyHeader   string
+	expiry         *expiryWarnings // nil: no warn_before
 	implications   *policy.Implications
 	authz          *appAuthz
 	zones          map[string]ratelimit.Zone
@@ -129,6 +131,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
+	a.metrics.keyExpiry.watch(a.APIKeys.lifetimeOrZero(), a.keys, a.registry, func() { a.metrics.storeErrors.WithLabelValues("apikey").Inc() })
 	if err := a.acquireVerifier(); err != nil {
 		return err
 	}
@@ -253,6 +256,9 @@ func (a *App) compileAPIKeys() error {
 		recs = append(recs, r)
 	}
 	if a.keys, err = apikey.NewSet(prefix, hasher, recs, nil); err != nil {
+		return err
+	}
+	if a.expiry, err = cfg.expiryWarnings(time.Now()); err != nil {
 		return err
 	}
 	a.hasher = hasher

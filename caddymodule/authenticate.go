@@ -49,7 +49,7 @@ func (h *Handler) verify(ctx context.Context, cred credential.Credential, client
 		case err == nil:
 			return principal.Principal{
 				Subject: rec.Subject, Method: principal.MethodAPIKey, KeyID: rec.ID,
-				Name: rec.Name, Scopes: rec.Scopes, RateLimit: rec.RateLimit,
+				Name: rec.Name, Scopes: rec.Scopes, RateLimit: rec.RateLimit, ExpiresAt: rec.Expires,
 			}, policy.ReasonAllowed, challenge{}, true
 		case errors.As(err, &tooMany):
 			return principal.Principal{}, policy.ReasonTooManyFailures, challenge{status: http.StatusTooManyRequests, code: "invalid_request",

@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
@@ -325,9 +326,23 @@ func (a *APIKeysConfig) unmarshal(d *caddyfile.Dispenser) error {
 		return d.ArgErr()
 	}
 	ids := map[string]bool{}
-	return readBlock(d, 1, func() error {
+	var keyAt []func(error) error // where each key starts, for the lifetime check
+	var lifetimeAt, warnAt func(error) error
+	errs := readBlock(d, 1, func() error {
 		var err error
 		switch d.Val() {
+		case "max_lifetime":
+			lifetimeAt = errAtStart(d)
+			a.MaxLifetime, err = durationArg(d)
+		case "warn_before":
+			warnAt = errAtStart(d)
+			a.WarnBefore, err = durationArg(d)
+		case "rotation_doc":
+			if err = stringArg(d, &a.RotationDoc); err == nil {
+				if rerr := checkRotationDoc(a.RotationDoc); rerr != nil {
+					return d.Err(rerr.Error())
+				}
+			}
 		case "prefix":
 			if err = stringArg(d, &a.Prefix); err == nil {
 				if _, perr := a.prefix(); perr != nil {
@@ -347,6 +362,7 @@ func (a *APIKeysConfig) unmarshal(d *caddyfile.Dispenser) error {
 			err = stringArg(d, &a.Header)
 		case "key":
 			var k APIKeyConfig
+			at := errAtStart(d)
 			if err := k.unmarshal(d, *a); err != nil {
 				return err
 			}
@@ -355,11 +371,28 @@ func (a *APIKeysConfig) unmarshal(d *caddyfile.Dispenser) error {
 			}
 			ids[k.ID] = true
 			a.Keys = append(a.Keys, k)
+			keyAt = append(keyAt, at)
 		default:
 			return d.Errf("unrecognized api_keys subdirective %q", d.Val())
 		}
 		return err
 	})
+	// The lifetime policy may come after the keys it bounds: checked
+	// once the block is read, each key at its own line.
+	var m mistakes
+	m.add(errs)
+	if err := a.lifetime().Validate(); err != nil {
+		if warnAt != nil {
+			lifetimeAt = warnAt
+		}
+		if lifetimeAt != nil {
+			m.add(lifetimeAt(fmt.Errorf("api_keys: %w", err)))
+		}
+	}
+	for i, k := range a.Keys {
+		m.add(a.checkKeyLifetime(k, time.Now(), keyAt[i]))
+	}
+	return m.err()
 }
 
 // unmarshal reads `key <id> { hash; subject; name; scopes; expires }`;

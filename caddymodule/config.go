@@ -210,6 +210,21 @@ type APIKeysConfig struct {
 	// Keys declared statically, in hashed form only (see
 	// `portcullis apikey hash`).
 	Keys []APIKeyConfig `json:"keys,omitempty"`
+	// MaxLifetime caps how long a key may be valid: a static key must
+	// have `expires` no further than this from when the configuration
+	// is loaded, and `apikey create --expires` no further than this from
+	// now. Default: no cap.
+	MaxLifetime caddy.Duration `json:"max_lifetime,omitempty"`
+	// WarnBefore is the warning window before a key's expiry: answers
+	// to the key carry `Deprecation` (RFC 9745) and `Sunset` (RFC 8594)
+	// headers, an `api_key_expiring` audit event is written once a day
+	// per key (per replica), and `apikey list` marks it. Must be shorter
+	// than MaxLifetime. Default: none (no warnings).
+	WarnBefore caddy.Duration `json:"warn_before,omitempty"`
+	// RotationDoc is an http(s) URL explaining how to rotate a key; it
+	// is sent as `Link: <url>; rel="deprecation"` with the warnings.
+	// Default: none.
+	RotationDoc string `json:"rotation_doc,omitempty"`
 }
 
 // APIKeyConfig is one statically declared API key.

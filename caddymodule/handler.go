@@ -332,6 +332,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	var id identity
 	if v == nil {
 		id, v = h.identify(w, r, &ev, each)
+		h.warnExpiry(w.Header(), id.p, ev)
 	}
 	if v == nil && !id.anonymous {
 		v = h.authorize(r, id.p, each, &ev)

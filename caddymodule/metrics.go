@@ -24,6 +24,8 @@ type metrics struct {
 	// RFC 7009 revocations at logout (result).
 	providerProblems *prometheus.CounterVec
 	revocations      *prometheus.CounterVec
+	// keyExpiry is the portcullis_api_keys gauge (expiry bucket).
+	keyExpiry *keyExpiryCollector
 }
 
 const metricsNamespace = "portcullis"
@@ -68,8 +70,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Namespace: metricsNamespace, Name: "token_revocations_total",
 			Help: "Revocations of identity-provider tokens at logout (RFC 7009), by result (revoked, skipped, error).",
 		}, []string{"result"}),
+		keyExpiry: newKeyExpiryCollector(),
 	}
-	for _, c := range []prometheus.Collector{m.decisions, m.authDuration, m.rateLimited, m.storeErrors, m.storeDuration, m.fetches, m.refreshes, m.providerProblems, m.revocations} {
+	for _, c := range []prometheus.Collector{m.decisions, m.authDuration, m.rateLimited, m.storeErrors, m.storeDuration, m.fetches, m.refreshes, m.providerProblems, m.revocations, m.keyExpiry} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if !errors.As(err, &are) {

@@ -71,18 +71,28 @@ func (l *revocationLog) list() []Revocation {
 
 type revocationKey struct{}
 
+// presentedTokenKey carries the token parameter of a revocation request
+// to RevokeToken, which must not trust what the op package made of it:
+// a token it cannot read as a refresh token of the authenticated client
+// it "decrypts" as an access token ID and subject, and random bytes
+// sometimes pass.
+type presentedTokenKey struct{}
+
 // withRevocationLog wraps the revocation endpoint: the storage fills in the
 // record it puts into the request context (RevokeToken), the wrapper adds
 // the parameters and the answer's status and logs it.
 func (p *Provider) withRevocationLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := &Revocation{Kind: TokenKindUnknown}
+		presented := ""
 		if err := r.ParseForm(); err == nil {
 			rec.TokenTypeHint = r.Form.Get("token_type_hint")
-			rec.TokenHash = TokenFingerprint(r.Form.Get("token"))
+			presented = r.Form.Get("token")
+			rec.TokenHash = TokenFingerprint(presented)
 		}
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
-		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), revocationKey{}, rec)))
+		ctx := context.WithValue(context.WithValue(r.Context(), revocationKey{}, rec), presentedTokenKey{}, presented)
+		next.ServeHTTP(sw, r.WithContext(ctx))
 		rec.Status = sw.status
 		p.store.revocations.add(*rec)
 	})

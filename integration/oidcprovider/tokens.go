@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
@@ -180,9 +181,16 @@ func (s *store) RevokeToken(ctx context.Context, tokenOrID, userID, clientID str
 		return nil
 	}
 	value, rt, ok := s.refreshTokenLocked(tokenOrID, userID != "")
+	presented, _ := ctx.Value(presentedTokenKey{}).(string)
+	if !ok && presented != "" {
+		// The op package may not have recognised a refresh token it was
+		// handed (another client's): look at what was presented.
+		value, rt, ok = s.refreshTokenLocked(presented, false)
+	}
 	if !ok {
-		if userID != "" {
-			// A verified access token the store no longer holds: revoked.
+		if userID != "" && strings.Count(presented, ".") == 2 {
+			// A verified access token (a JWT) the store no longer holds:
+			// revoked. Anything else the op package "decoded" is garbage.
 			rec.Kind, rec.Subject = TokenKindAccess, userID
 		}
 		return nil

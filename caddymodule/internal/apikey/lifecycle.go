@@ -26,6 +26,9 @@ type CreateOptions struct {
 	// RateLimit is the key's own rate limit, "<count>/<period>" such as
 	// "100/1m". Empty: none of its own.
 	RateLimit string
+	// MaxLifetime, when positive, refuses a key that never expires or
+	// expires more than this after its creation (ErrLifetime).
+	MaxLifetime time.Duration
 }
 
 // check validates o at now.
@@ -40,6 +43,9 @@ func (o CreateOptions) check(now time.Time) error {
 	}
 	if !o.Expires.IsZero() && !o.Expires.After(now) {
 		return fmt.Errorf("apikey: expiry %s is not in the future", o.Expires.Format(time.RFC3339))
+	}
+	if err := (LifetimePolicy{MaxLifetime: o.MaxLifetime}).CheckExpiry(o.Expires, now); err != nil {
+		return err
 	}
 	if o.RateLimit != "" {
 		if _, err := ratelimit.ParseRate(o.RateLimit); err != nil {
