@@ -25,6 +25,7 @@ func init() {
 //	portcullis [<matcher>] {
 //		accept api_key|jwt|session …
 //		issuers <jwt issuer name or URL…>
+//		providers <oidc provider name…>
 //		allow_ambiguous_paths
 //		allow_method_override
 //		require <scope…> [methods <METHOD…>]
@@ -40,7 +41,7 @@ func init() {
 //		mfa [off | when <condition>]
 //		require_claim <claim> <value…>
 //		allow_anonymous <path…>
-//		identity_headers { subject|email|name|groups|scopes|method|key_id|issuer <Header-Name>; omit <field…> }
+//		identity_headers { subject|email|name|groups|scopes|method|key_id|issuer|provider <Header-Name>; omit <field…> }
 //		assertion <audience> [header <Header-Name>]
 //		forward_authorization
 //		max_credential_length <bytes>
