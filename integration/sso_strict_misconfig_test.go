@@ -1,6 +1,8 @@
 package integration_test
 
 import (
+	"errors"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -44,10 +46,32 @@ func TestSSOStrictMisconfiguredProvider(t *testing.T) {
 		t.Parallel()
 		up := harness.StartUpstream(t)
 		gw := harness.StartGateway(t, ssoGateway("https://idp.invalid", up.Addr, "store memory", ""), ssoEnv...)
-		for range 3 {
-			misconfiguredLogin(t, gw)
+		// The gateway can call a host "not found" only when this machine's
+		// resolver answers so (NXDOMAIN); a machine without DNS cannot
+		// tell a missing host from an outage, and the gateway must then
+		// say the provider is unreachable (503), naming the host.
+		var dnsErr *net.DNSError
+		_, err := net.DefaultResolver.LookupHost(t.Context(), "idp.invalid")
+		if errors.As(err, &dnsErr) && dnsErr.IsNotFound {
+			for range 3 {
+				misconfiguredLogin(t, gw)
+			}
+			problemLogged(t, gw, "not found", "idp.invalid")
+			return
 		}
-		problemLogged(t, gw, "not found", "idp.invalid")
+		t.Logf("this machine's resolver gives no NXDOMAIN for idp.invalid (%v): checking the outage answer", err)
+		for range 3 {
+			resp, _ := gw.Do(t, "GET", "/page", map[string]string{"Accept": "text/html", "Sec-Fetch-Mode": "navigate"})
+			if resp.StatusCode != http.StatusServiceUnavailable {
+				t.Fatalf("a login at an unresolvable provider without DNS: %d, want 503", resp.StatusCode)
+			}
+			if reason := auditReason(t, gw, "login_failed", resp.Header.Get("X-Request-Id")); reason != "idp_unavailable" {
+				t.Errorf("login_failed reason %q, want idp_unavailable", reason)
+			}
+		}
+		if !strings.Contains(gw.Logs(), "idp.invalid") {
+			t.Error("the log does not name the provider's host")
+		}
 	})
 }
 

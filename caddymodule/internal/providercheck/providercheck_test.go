@@ -105,7 +105,7 @@ func TestOIDCChecks(t *testing.T) {
 		{
 			name:     "unresolvable host",
 			oidc:     func(o *OIDC, _ *fakeIDP) { o.Issuer = "https://idp.portcullis-check.invalid" },
-			wants:    []want{{"discovery", Fail, `"idp.portcullis-check.invalid"`}},
+			wants:    []want{{"discovery", Fail, "idp.portcullis-check.invalid"}},
 			wantFail: true,
 		},
 		{
