@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/audit"
+	"github.com/portcullis-auth/portcullis/caddymodule/internal/policy"
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/principal"
 )
 
@@ -64,6 +65,15 @@ func (e *eventFields) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	str("client_ip", e.ClientIP)
 	str("user_agent", e.UserAgent)
 	str("zone", e.Zone)
+	str("rpc_method", e.RPCMethod)
+	str("tool", e.Tool)
+	if e.Calls > 0 {
+		enc.AddInt("rpc_calls", e.Calls)
+	}
+	if e.UpstreamStatus > 0 {
+		enc.AddInt("upstream_status", e.UpstreamStatus)
+		enc.AddInt64("upstream_ms", e.UpstreamMS)
+	}
 	return nil
 }
 
@@ -84,6 +94,18 @@ func requestEvent(r *http.Request, kind audit.Kind, requestID, route string) aud
 	return audit.Event{
 		Kind: kind, RequestID: requestID, Route: route, Method: r.Method,
 		Path: audit.CleanPath(r.URL.Path), ClientIP: ip, UserAgent: audit.CleanUserAgent(r.UserAgent()),
+	}
+}
+
+// withCalls fills the MCP fields of an audit event from the calls the
+// inspect step read: the method and tool name, never a parameter.
+func withCalls(e *audit.Event, each []policy.Request) {
+	if len(each) == 0 {
+		return
+	}
+	e.RPCMethod, e.Tool = audit.CleanName(each[0].RPCMethod), audit.CleanName(each[0].Tool)
+	if len(each) > 1 {
+		e.Calls = len(each)
 	}
 }
 

@@ -328,6 +328,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	var each []policy.Request
 	if v == nil {
 		each, v = h.inspect(r, method)
+		withCalls(&ev, each)
 	}
 	var id identity
 	if v == nil {
@@ -346,23 +347,32 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if id.anonymous {
 		ev.Reason = string(policy.ReasonAnonymous)
 	}
-	h.record(ev, start)
+	// The allowed event is written once, after next returns, with the
+	// upstream's answer; sampled once, here.
+	h.count(ev, start)
+	logAllowed := h.sampler.Keep(ev.Kind, ev.Result) && h.app.audit.Core().Enabled(zap.InfoLevel)
 	h.forward(r, ridVals[1:2:2])
 	if !id.anonymous {
 		caddyhttp.SetVar(r.Context(), principalVar, setIdentity(r, repl, h.ih, id.p))
 	}
 	if v := h.limit(w, r, repl, id.p); v != nil {
+		if logAllowed {
+			h.app.emit(ev, audit.AllowAll)
+		}
 		h.answer(w, r, withPrincipal(ev, id.p), start, *v)
 		return nil
 	}
 	if h.Assertion != nil && !id.anonymous {
 		token, err := h.app.signer.Sign(id.p, h.Assertion.Audience)
 		if err != nil {
+			if logAllowed {
+				h.app.emit(ev, audit.AllowAll)
+			}
 			return caddyhttp.Error(http.StatusInternalServerError, err)
 		}
 		r.Header.Set(h.Assertion.Header, token)
 	}
-	return next.ServeHTTP(w, r)
+	return h.serveNext(w, r, next, ev, logAllowed)
 }
 
 // forward removes the credential from the request sent upstream and
@@ -382,6 +392,12 @@ func (h *Handler) forward(r *http.Request, rid []string) {
 
 // record counts a decision and writes its audit event.
 func (h *Handler) record(ev audit.Event, start time.Time) {
+	h.count(ev, start)
+	h.app.emit(ev, h.sampler)
+}
+
+// count counts a decision in the metrics.
+func (h *Handler) count(ev audit.Event, start time.Time) {
 	method := ev.AuthMethod
 	if method == "" {
 		method = "none"
@@ -389,7 +405,6 @@ func (h *Handler) record(ev audit.Event, start time.Time) {
 	m := h.app.metrics
 	m.decisions.WithLabelValues(string(ev.Result), ev.Reason, method).Inc()
 	m.authDuration.WithLabelValues(method).Observe(time.Since(start).Seconds())
-	h.app.emit(ev, h.sampler)
 }
 
 // serveEndpoint answers a request under the endpoint prefix.

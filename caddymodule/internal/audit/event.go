@@ -79,10 +79,36 @@ type Event struct {
 	UserAgent string
 	// Zone is the rate-limit zone for rate_limited events.
 	Zone string
+	// RPCMethod is the MCP JSON-RPC method ("tools/call") on a route
+	// that reads MCP calls; for a batch, the first call's.
+	RPCMethod string
+	// Tool is the tool name of a tools/call (never its arguments).
+	Tool string
+	// Calls is the number of JSON-RPC calls of a batch; 0 for one call.
+	Calls int
+	// UpstreamStatus is the status the next handler answered an allowed
+	// request with; 0 when the request was not forwarded.
+	UpstreamStatus int
+	// UpstreamMS is how long the next handler took to answer (up to its
+	// response headers, so a stream is logged when it starts), in
+	// milliseconds.
+	UpstreamMS int64
 }
 
 // maxUserAgent bounds the logged user agent, so a client cannot bloat logs.
 const maxUserAgent = 256
+
+// maxName bounds a logged JSON-RPC method or tool name.
+const maxName = 128
+
+// CleanName truncates a JSON-RPC method or tool name and drops control
+// characters: the client chose it, so it is bounded like a user agent.
+func CleanName(n string) string {
+	if len(n) > maxName {
+		n = n[:maxName]
+	}
+	return CleanUserAgent(n)
+}
 
 // CleanPath strips a query string or fragment from a request URI, so a
 // token passed (wrongly) in a query never reaches the log.
