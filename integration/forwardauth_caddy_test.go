@@ -2,14 +2,12 @@ package integration_test
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/portcullis-auth/portcullis/integration/harness"
 )
@@ -59,45 +57,7 @@ func startCaddyFront(t *testing.T, port int, conf string) error {
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out := &lockedLog{}
 	cmd := exec.Command(harness.Binary(t), "run", "--config", path, "--adapter", "caddyfile")
 	cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir)
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting the front Caddy: %v", err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("front Caddy output:\n%s", out.String())
-		}
-	})
-	deadline := time.Now().Add(60 * time.Second) // "hung", not "slow"
-	for {
-		select {
-		case <-done:
-			if strings.Contains(out.String(), "address already in use") {
-				return fmt.Errorf("%w: the front Caddy could not listen on %d", errFrontPortTaken, port)
-			}
-			t.Fatalf("the front Caddy exited: %v\n%s\n--- Caddyfile\n%s", cmd.ProcessState, out.String(), conf)
-		default:
-		}
-		if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second); err == nil {
-			c.Close()
-			return nil
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the front Caddy does not listen on %d after 60s\n%s", port, out.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return startFront(t, "the front Caddy", cmd, syscall.SIGTERM, port, "address already in use", conf)
 }

@@ -86,17 +86,27 @@ http {
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out := &lockedLog{}
 	cmd := exec.Command(nginxBinary, "-p", dir, "-c", path, "-e", "stderr")
+	return startFront(t, "nginx", cmd, syscall.SIGQUIT, port, "Address already in use", conf)
+}
+
+// startFront starts a front proxy's process, stops it with stop at
+// cleanup (killing it if it lingers), and waits until it listens on
+// port. It reports errFrontPortTaken when the process exits saying
+// inUse (another process took the port meanwhile); any other exit fails
+// the test with the process's output and conf.
+func startFront(t *testing.T, what string, cmd *exec.Cmd, stop os.Signal, port int, inUse, conf string) error {
+	t.Helper()
+	out := &lockedLog{}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting nginx: %v", err)
+		t.Fatalf("starting %s: %v", what, err)
 	}
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGQUIT)
+		_ = cmd.Process.Signal(stop)
 		select {
 		case <-done:
 		case <-time.After(10 * time.Second):
@@ -104,17 +114,17 @@ http {
 			<-done
 		}
 		if t.Failed() {
-			t.Logf("nginx output:\n%s", out.String())
+			t.Logf("%s output:\n%s", what, out.String())
 		}
 	})
-	deadline := time.Now().Add(30 * time.Second) // "hung", not "slow"
+	deadline := time.Now().Add(60 * time.Second) // "hung", not "slow"
 	for {
 		select {
 		case <-done:
-			if strings.Contains(out.String(), "Address already in use") {
-				return fmt.Errorf("%w: nginx: %s", errFrontPortTaken, strings.TrimSpace(out.String()))
+			if strings.Contains(out.String(), inUse) {
+				return fmt.Errorf("%w: %s could not listen on %d", errFrontPortTaken, what, port)
 			}
-			t.Fatalf("nginx exited: %v\n%s\n--- configuration\n%s", cmd.ProcessState, out.String(), conf)
+			t.Fatalf("%s exited: %v\n%s\n--- configuration\n%s", what, cmd.ProcessState, out.String(), conf)
 		default:
 		}
 		if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second); err == nil {
@@ -122,7 +132,7 @@ http {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("nginx does not listen on %d after 30s\n%s", port, out.String())
+			t.Fatalf("%s does not listen on %d after 60s\n%s", what, port, out.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
