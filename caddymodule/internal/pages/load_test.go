@@ -114,7 +114,7 @@ func TestLoadIgnoresHiddenEntries(t *testing.T) {
 	}
 	for _, link := range [][2]string{{filepath.Base(data), "..data"}, {filepath.Join("..data", ErrorFile), ErrorFile}} {
 		if err := os.Symlink(link[0], filepath.Join(dir, link[1])); err != nil {
-			t.Skipf("no symbolic links: %v", err)
+			t.Fatalf("creating the symbolic link %s: %v", link[1], err) // Linux always can
 		}
 	}
 	if err := os.WriteFile(filepath.Join(dir, ".DS_Store"), []byte{0, 1}, 0o600); err != nil {
