@@ -156,10 +156,7 @@ func (h *Handler) loadSession(w http.ResponseWriter, r *http.Request, ev audit.E
 		if lp := h.app.provider(s.Provider); lp != nil {
 			p.Provider = lp.name
 		}
-		if v := h.checkProvider(p); v != nil {
-			return p, false, v
-		}
-		return h.effective(p), true, nil
+		return h.effective(p), true, nil // its provider pin: checkPrincipal
 	case isUnavailable(err):
 		return principal.Principal{}, false, &verdict{reason: session.Reason(err), plain: true,
 			c: challenge{status: http.StatusServiceUnavailable, code: "temporarily_unavailable", description: "sessions are unavailable; try again shortly"}}

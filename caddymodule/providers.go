@@ -131,18 +131,11 @@ func (ps *loginProviders) setAuthHost(domain string) error {
 		} else if u.Scheme+"://"+u.Host != ps.authOrigin {
 			return fmt.Errorf("oidc %s: redirect_url %s is not on the auth host %s: with a session domain every provider's callback is on one host", p.name, p.cfg.RedirectURL, ps.authOrigin)
 		}
-		if !inDomain(host, domain) {
+		if !oidcflow.InDomain(host, domain) {
 			return fmt.Errorf("oidc %s: redirect_url host %s is not in the session domain %s", p.name, host, domain)
 		}
 	}
 	return nil
-}
-
-// inDomain reports whether host is domain or a host under it.
-func inDomain(host, domain string) bool {
-	domain = strings.ToLower(strings.TrimSuffix(domain, "."))
-	host = strings.ToLower(host)
-	return host == domain || strings.HasSuffix(host, "."+domain)
 }
 
 // byName returns the provider named name, or nil.

@@ -40,22 +40,24 @@ func (c *Client) verifySigned(ctx context.Context, p *provider, raw string, bad 
 	if err := json.Unmarshal(payload, &claims); err != nil || claims == nil {
 		return nil, "", fmt.Errorf("%w: the claims are not a JSON object", bad)
 	}
-	return claims, headerAlg(raw), nil
+	alg, _ := joseHeader(raw)
+	return claims, alg, nil
 }
 
-// headerAlg returns the `alg` of a compact JWS whose signature was
-// verified (so its header decodes).
-func headerAlg(raw string) string {
+// joseHeader returns the `alg` and `typ` of a compact JWS's header; ""
+// when absent or unreadable (the signature check refuses those).
+func joseHeader(raw string) (alg, typ string) {
 	head, _, _ := strings.Cut(raw, ".")
 	b, err := base64.RawURLEncoding.DecodeString(head)
 	if err != nil {
-		return ""
+		return "", ""
 	}
 	var h struct {
 		Alg string `json:"alg"`
+		Typ string `json:"typ"`
 	}
 	_ = json.Unmarshal(b, &h)
-	return h.Alg
+	return h.Alg, h.Typ
 }
 
 // verifyIDToken verifies an ID token from the token endpoint: signature

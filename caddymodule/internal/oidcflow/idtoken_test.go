@@ -455,7 +455,7 @@ func TestLoginEachAlgorithm(t *testing.T) {
 			if err != nil {
 				t.Fatalf("login with %s ID token: %v", alg, err)
 			}
-			if got := headerAlg(res.Login.Tokens.IDToken); got != alg {
+			if got, _ := joseHeader(res.Login.Tokens.IDToken); got != alg {
 				t.Fatalf("ID token alg = %q", got)
 			}
 			if res.Login.Subject != "alice" || res.Login.Claims.Email != "alice@example.com" {

@@ -2,8 +2,6 @@ package oidcflow
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"net/url"
 	"strings"
@@ -119,7 +117,7 @@ type verifiedLogout struct {
 // or sid (strings), and no nonce (so an ID token is never a logout
 // token). A `typ` header, when present, must be logout+jwt or JWT.
 func (c *Client) verifyLogoutClaims(ctx context.Context, p *provider, raw string) (*verifiedLogout, error) {
-	if typ := headerTyp(raw); typ != "" && !strings.EqualFold(typ, "logout+jwt") && !strings.EqualFold(typ, "application/logout+jwt") && !strings.EqualFold(typ, "JWT") {
+	if _, typ := joseHeader(raw); typ != "" && !strings.EqualFold(typ, "logout+jwt") && !strings.EqualFold(typ, "application/logout+jwt") && !strings.EqualFold(typ, "JWT") {
 		return nil, fmt.Errorf("%w: typ %q is not logout+jwt", ErrLogoutToken, short(typ))
 	}
 	claims, _, err := c.verifySigned(ctx, p, raw, ErrLogoutToken)
@@ -158,19 +156,4 @@ func (c *Client) verifyLogoutClaims(ctx context.Context, p *provider, raw string
 		jti:         jti,
 		expiry:      exp,
 	}, nil
-}
-
-// headerTyp returns the `typ` of a compact JWS header, "" when absent or
-// unreadable (the signature check refuses those).
-func headerTyp(raw string) string {
-	head, _, _ := strings.Cut(raw, ".")
-	b, err := base64.RawURLEncoding.DecodeString(head)
-	if err != nil {
-		return ""
-	}
-	var h struct {
-		Typ string `json:"typ"`
-	}
-	_ = json.Unmarshal(b, &h)
-	return h.Typ
 }

@@ -130,8 +130,7 @@ func (p ReturnPolicy) Allows(raw string) bool {
 
 // hostAllowed reports whether host is the domain, under it, or listed.
 func (p ReturnPolicy) hostAllowed(host string) bool {
-	d := strings.ToLower(strings.TrimSuffix(p.Domain, "."))
-	if d != "" && (host == d || strings.HasSuffix(host, "."+d)) {
+	if p.Domain != "" && InDomain(host, p.Domain) {
 		return true
 	}
 	for _, h := range p.Hosts {
@@ -160,6 +159,16 @@ func plainHost(h string) bool {
 		}
 	}
 	return true
+}
+
+// InDomain reports whether host is domain or a host under it, at a
+// label boundary ("app.example.com" is in "example.com";
+// "evilexample.com" and "example.com.evil.net" are not), ignoring case
+// and a trailing dot of domain.
+func InDomain(host, domain string) bool {
+	domain = strings.ToLower(strings.TrimSuffix(domain, "."))
+	host = strings.ToLower(host)
+	return host == domain || strings.HasSuffix(host, "."+domain)
 }
 
 // ReturnPolicyHost reports whether h is a host name as ReturnPolicy
