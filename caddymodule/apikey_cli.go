@@ -20,7 +20,6 @@ import (
 
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/apikey"
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/audit"
-	"github.com/portcullis-auth/portcullis/caddymodule/internal/ratelimit"
 )
 
 // errCLINeedsSharedStore explains why the store-backed commands refuse
@@ -40,6 +39,7 @@ const cliTimeout = time.Minute
 type storeCLIOptions struct {
 	config, adapter                           string
 	subject, name, scopes, expires, rateLimit string
+	burst                                     int
 	grace                                     time.Duration
 	// lifetime is the api_keys block's policy, read from --config.
 	lifetime apikey.LifetimePolicy
@@ -61,7 +61,8 @@ func apikeyStoreCommands() []*cobra.Command {
 			c.Flags().StringVar(&o.scopes, "scopes", "", "space-separated scopes granted to the key")
 			c.Flags().StringVar(&o.expires, "expires", "", "expiry: a duration such as 90d or 12h, an RFC 3339 time, or never (required)")
 			c.Flags().StringVar(&o.name, "name", "", "human-readable label")
-			c.Flags().StringVar(&o.rateLimit, "rate-limit", "", "the key's own rate limit, such as 100/1m")
+			c.Flags().StringVar(&o.rateLimit, "rate-limit", "", "the key's own rate limit on every route, such as 100/1m")
+			c.Flags().IntVar(&o.burst, "burst", 0, "requests the key may make at once above --rate-limit's pace")
 		}},
 		{"list", "Lists the API keys in the shared store", cobra.NoArgs, runAPIKeyList, func(c *cobra.Command, o *storeCLIOptions) {
 			c.Flags().StringVar(&o.subject, "subject", "", "only the keys of this subject")
@@ -229,18 +230,12 @@ func runAPIKeyCreate(ctx context.Context, reg *apikey.Registry, o storeCLIOption
 	if err != nil {
 		return err
 	}
-	if o.rateLimit != "" {
-		rate, err := ratelimit.ParseRate(o.rateLimit)
-		if err != nil {
-			return fmt.Errorf("--rate-limit: %w", err)
-		}
-		if err := (ratelimit.Quota{Rate: rate}).Validate(); err != nil {
-			return fmt.Errorf("--rate-limit: %w", err)
-		}
+	if _, err := apikey.OwnQuota(o.rateLimit, o.burst); err != nil {
+		return fmt.Errorf("--rate-limit %q --burst %d: %w", o.rateLimit, o.burst, err)
 	}
 	k, rec, err := reg.Create(ctx, apikey.CreateOptions{
 		Subject: o.subject, Name: o.name, Scopes: strings.Fields(o.scopes), Expires: expires, RateLimit: o.rateLimit,
-		MaxLifetime: o.lifetime.MaxLifetime,
+		Burst: o.burst, MaxLifetime: o.lifetime.MaxLifetime,
 	})
 	if errors.Is(err, apikey.ErrLifetime) {
 		return fmt.Errorf("--expires %s: %w (the configuration's api_keys max_lifetime)", o.expires, err)
@@ -250,7 +245,7 @@ func runAPIKeyCreate(ctx context.Context, reg *apikey.Registry, o storeCLIOption
 	}
 	auditCLI(audit.KindAPIKeyCreated, rec)
 	fmt.Fprintf(out, "# The key (shown once; hand it to its user, it is stored nowhere):\n%s\n\n", k)
-	return writeRecord(out, rec, time.Now())
+	return writeRecord(out, rec, time.Now(), o.lifetime)
 }
 
 // auditCLI records a key life-cycle event on the portcullis.audit logger
@@ -268,20 +263,21 @@ func runAPIKeyList(ctx context.Context, reg *apikey.Registry, o storeCLIOptions,
 	}
 	now := time.Now()
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tSUBJECT\tNAME\tSCOPES\tEXPIRES\tLAST USED\tSTATUS")
+	fmt.Fprintln(tw, "ID\tSUBJECT\tNAME\tSCOPES\tRATE LIMIT\tEXPIRES\tLAST USED\tSTATUS")
 	for _, r := range recs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Subject, orDash(r.Name), orDash(strings.Join(r.Scopes, " ")),
-			formatTime(r.Expires, "never"), formatTime(r.LastUsed, "never"), expiryStatus(r, now, o.lifetime))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Subject, orDash(r.Name), orDash(strings.Join(r.Scopes, " ")),
+			orDash(apikey.FormatLimit(r.RateLimit, r.RateBurst)), formatTime(r.Expires, "never"), formatTime(r.LastUsed, "never"),
+			expiryStatus(r, now, o.lifetime))
 	}
 	return tw.Flush()
 }
 
-func runAPIKeyShow(ctx context.Context, reg *apikey.Registry, _ storeCLIOptions, args []string, out io.Writer) error {
+func runAPIKeyShow(ctx context.Context, reg *apikey.Registry, o storeCLIOptions, args []string, out io.Writer) error {
 	rec, err := reg.Show(ctx, args[0])
 	if err != nil {
 		return err
 	}
-	return writeRecord(out, rec, time.Now())
+	return writeRecord(out, rec, time.Now(), o.lifetime)
 }
 
 func runAPIKeyRevoke(ctx context.Context, reg *apikey.Registry, _ storeCLIOptions, args []string, out io.Writer) error {
@@ -302,18 +298,19 @@ func runAPIKeyRotate(ctx context.Context, reg *apikey.Registry, o storeCLIOption
 	auditCLI(audit.KindAPIKeyRotated, rec)
 	fmt.Fprintf(out, "# The new key (shown once; hand it to its user, it is stored nowhere):\n%s\n\n", k)
 	fmt.Fprintf(out, "# Key %s keeps working until %s, then is refused.\n", args[0], formatTime(time.Now().Add(o.grace), ""))
-	return writeRecord(out, rec, time.Now())
+	return writeRecord(out, rec, time.Now(), o.lifetime)
 }
 
-// writeRecord prints a record as aligned "field: value" lines.
-func writeRecord(out io.Writer, r apikey.Record, now time.Time) error {
+// writeRecord prints a record as aligned "field: value" lines; the
+// status is marked when the key is inside lifetime's warning window.
+func writeRecord(out io.Writer, r apikey.Record, now time.Time, lifetime apikey.LifetimePolicy) error {
 	tw := tabwriter.NewWriter(out, 0, 4, 1, ' ', 0)
 	line := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, v) }
 	line("id", r.ID)
 	line("subject", r.Subject)
 	line("name", orDash(r.Name))
 	line("scopes", orDash(strings.Join(r.Scopes, " ")))
-	line("rate limit", orDash(r.RateLimit))
+	line("rate limit", orDash(apikey.FormatLimit(r.RateLimit, r.RateBurst)))
 	line("created", formatTime(r.Created, "-"))
 	line("expires", formatTime(r.Expires, "never"))
 	line("last used", formatTime(r.LastUsed, "never"))
@@ -321,7 +318,7 @@ func writeRecord(out io.Writer, r apikey.Record, now time.Time) error {
 		line("replaced by", r.ReplacedBy)
 		line("grace until", formatTime(r.GraceUntil, "-"))
 	}
-	line("status", keyStatus(r, now))
+	line("status", expiryStatus(r, now, lifetime))
 	return tw.Flush()
 }
 

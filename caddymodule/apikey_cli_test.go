@@ -64,7 +64,7 @@ func TestAPIKeyCLILifecycle(t *testing.T) {
 	cfg := writeCaddyfile(t, "\t\tstore "+srv.URL()+"\n\t\tapi_keys {\n\t\t\tprefix acme\n\t\t\tpepper {env.PORTCULLIS_TEST_CLI_PEPPER}\n\t\t}")
 
 	out := mustRunAPIKeyCLI(t, "create", "--config", cfg, "--subject", "ci-bot", "--scopes", "orders:read orders:write",
-		"--expires", "90d", "--name", "deploy bot", "--rate-limit", "100/1m")
+		"--expires", "90d", "--name", "deploy bot", "--rate-limit", "100/1m", "--burst", "20")
 	key := regexp.MustCompile(`(?m)^acme_[0-9A-Za-z]{12}_[0-9A-Za-z]+$`).FindString(out)
 	if key == "" {
 		t.Fatalf("create printed no acme_ key:\n%s", out)
@@ -73,7 +73,7 @@ func TestAPIKeyCLILifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatalf("printed key does not parse: %v", err)
 	}
-	for _, want := range []string{field("subject", "ci-bot"), field("scopes", "orders:read orders:write"), field("rate limit", "100/1m"), field("status", "active")} {
+	for _, want := range []string{field("subject", "ci-bot"), field("scopes", "orders:read orders:write"), field("rate limit", "100/1m burst 20"), field("status", "active")} {
 		if !strings.Contains(out, want) {
 			t.Errorf("create output lacks %q:\n%s", want, out)
 		}
@@ -90,8 +90,8 @@ func TestAPIKeyCLILifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { gw.Close() })
-	rec, err := gw.Verify(t.Context(), key, "192.0.2.1")
-	if err != nil || rec.Subject != "ci-bot" || rec.RateLimit != "100/1m" {
+	rec, err := gw.Verify(t.Context(), key)
+	if err != nil || rec.Subject != "ci-bot" || rec.RateLimit != "100/1m" || rec.RateBurst != 20 {
 		t.Fatalf("gateway Verify(created key) = %+v, %v", rec, err)
 	}
 	if days := time.Until(rec.Expires).Hours() / 24; days < 89.9 || days > 90.1 {
@@ -104,7 +104,8 @@ func TestAPIKeyCLILifecycle(t *testing.T) {
 
 	mustRunAPIKeyCLI(t, "create", "--config", cfg, "--subject", "reports", "--expires", "never")
 	list := mustRunAPIKeyCLI(t, "list", "--config", cfg)
-	if !strings.Contains(list, k.ID) || !strings.Contains(list, "reports") || !strings.HasPrefix(list, "ID ") {
+	if !strings.Contains(list, k.ID) || !strings.Contains(list, "reports") || !strings.HasPrefix(list, "ID ") ||
+		!strings.Contains(list, "RATE LIMIT") || !strings.Contains(list, "100/1m burst 20") {
 		t.Fatalf("list output:\n%s", list)
 	}
 	if strings.Contains(list, k.Secret) {
@@ -128,7 +129,7 @@ func TestAPIKeyCLILifecycle(t *testing.T) {
 		t.Fatalf("rotate printed no new key:\n%s", rot)
 	}
 	for _, kk := range []string{key, newKey} {
-		if _, err := gw.Verify(t.Context(), kk, "192.0.2.1"); err != nil {
+		if _, err := gw.Verify(t.Context(), kk); err != nil {
 			t.Fatalf("during the grace: %v", err)
 		}
 	}
@@ -149,7 +150,7 @@ func TestAPIKeyCLILifecycle(t *testing.T) {
 	revoked := time.Now()
 	for {
 		began := time.Now()
-		_, err := gw.Verify(t.Context(), key, "192.0.2.1")
+		_, err := gw.Verify(t.Context(), key)
 		if errors.Is(err, apikey.ErrRevoked) {
 			break
 		}
@@ -198,6 +199,7 @@ func TestAPIKeyCLIRefuses(t *testing.T) {
 		{name: "bad expiry", args: []string{"create", "--config", redis, "--subject", "s", "--expires", "soon"}, want: "is not a duration"},
 		{name: "no subject", args: []string{"create", "--config", redis, "--expires", "1d"}, want: "subject is required"},
 		{name: "bad rate limit", args: []string{"create", "--config", redis, "--subject", "s", "--expires", "1d", "--rate-limit", "fast"}, want: "rate"},
+		{name: "burst without rate", args: []string{"create", "--config", redis, "--subject", "s", "--expires", "1d", "--burst", "5"}, want: "a burst needs a rate limit"},
 		{name: "bad id", args: []string{"revoke", "x", "--config", redis}, want: "base62"},
 	}
 	for _, tt := range tests {

@@ -14,6 +14,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
+	"github.com/portcullis-auth/portcullis/caddymodule/internal/alert"
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/apikey"
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/assertion"
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/audit"
@@ -61,15 +62,31 @@ type App struct {
 	IdentityGroups *IdentityGroupsConfig `json:"identity_groups,omitempty"`
 	// RateLimits declares rate-limit zones that routes apply by name.
 	RateLimits []RateLimitZoneConfig `json:"rate_limits,omitempty"`
+	// Failures locks out client addresses that fail too many credential
+	// checks. Default: wrong API keys only, 20 a minute, then one minute,
+	// per replica (see FailuresConfig).
+	Failures *FailuresConfig `json:"failures,omitempty"`
 	// Resources declares protected resources (RFC 9728) such as MCP servers.
 	Resources []ResourceConfig `json:"resources,omitempty"`
 	// Assertion configures signed identity assertions for backends.
 	Assertion *AssertionConfig `json:"assertion,omitempty"`
+	// AuthorizationServer makes the gateway the OAuth authorization
+	// server of the resources that name it (`authorization_servers
+	// self`). Default: none.
+	AuthorizationServer *AuthorizationServerConfig `json:"authorization_server,omitempty"`
+	// UpstreamOAuth declares third-party OAuth providers whose tokens
+	// signed-in users store in the credential vault, for routes with
+	// `inject` (see UpstreamOAuthConfig).
+	UpstreamOAuth []*UpstreamOAuthConfig `json:"upstream_oauth,omitempty"`
 	// EndpointPrefix is the path under which Portcullis serves its own
 	// endpoints (healthz, readyz, and the login endpoints) on every
 	// route that uses the handler. Default: `/.portcullis/`.
 	EndpointPrefix string `json:"endpoint_prefix,omitempty"`
+	// Alerts are webhooks that receive security alerts (see AlertConfig).
+	// Default: none.
+	Alerts []AlertConfig `json:"alerts,omitempty"`
 
+	alerts         *alert.Dispatcher // nil: no alerts
 	store          store.Store
 	storeKey       string
 	keys           *apikey.Set
@@ -87,11 +104,16 @@ type App struct {
 	resources      map[string]*resource
 	limiter        ratelimit.Limiter
 	limiterKey     string
+	failures       *failureGuard
+	lockoutKey     string
+	keyLimitsOff   bool // token check: keys' own limits not applied
 	verifier       *jwtauth.Verifier
 	verifierKey    string
 	sessions       *session.Manager
 	sso            *loginProviders
 	pages          *pages.Set
+	vault          *upstreamVault
+	authServer     *authServer
 	audit          *zap.Logger
 	logger         *zap.Logger
 }
@@ -119,6 +141,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return err
 	}
 	a.metrics = m
+	if err := a.provisionAlerts(ctx); err != nil {
+		return err
+	}
 	st, key, err := acquireStore(a.Store)
 	if err != nil {
 		return err
@@ -132,13 +157,22 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return err
 	}
 	a.metrics.keyExpiry.watch(a.APIKeys.lifetimeOrZero(), a.keys, a.registry, func() { a.metrics.storeErrors.WithLabelValues("apikey").Inc() })
+	if err := a.provisionAuthServer(ctx); err != nil {
+		return err
+	}
 	if err := a.acquireVerifier(); err != nil {
 		return err
 	}
 	if err := a.acquireLimiter(); err != nil {
 		return err
 	}
-	return a.setupSSO()
+	if err := a.acquireFailures(); err != nil {
+		return err
+	}
+	if err := a.setupSSO(); err != nil {
+		return err
+	}
+	return a.setupVault()
 }
 
 // compile checks every block and builds the runtime state that does not
@@ -207,6 +241,12 @@ func (a *App) compile() error {
 	if err := a.compileResources(); err != nil {
 		return err
 	}
+	if err := a.compileAuthServer(); err != nil {
+		return err
+	}
+	if err := a.compileUpstreamOAuth(); err != nil {
+		return err
+	}
 	if err := a.compileAPIKeys(); err != nil {
 		return err
 	}
@@ -253,6 +293,9 @@ func (a *App) compileAPIKeys() error {
 		if err != nil {
 			return err
 		}
+		if r, err = k.withOwnLimit(r); err != nil {
+			return err
+		}
 		recs = append(recs, r)
 	}
 	if a.keys, err = apikey.NewSet(prefix, hasher, recs, nil); err != nil {
@@ -286,10 +329,12 @@ func (a *App) Stop() error { return nil }
 // Cleanup releases the store acquired by Provision. Caddy calls it
 // after a failed Provision too.
 func (a *App) Cleanup() error {
+	a.cleanupAlerts()
 	if a.registry != nil {
 		_ = a.registry.Close()
 		a.registry = nil
 	}
+	a.releaseFailures()
 	if a.limiterKey != "" {
 		_, _ = limiterPool.Delete(a.limiterKey)
 		a.limiterKey, a.limiter = "", nil

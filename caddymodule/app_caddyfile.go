@@ -29,16 +29,23 @@ func init() {
 //		                groups_claims <claim…>; userinfo on|off; prompt <value…>; claims <json>;
 //		                auth_param <name> <value>; login_hint passthrough; clock_skew <d>; revoke_on_logout on|off }
 //		jwt <issuer> { name <short-name>; jwks_uri; audience <aud…>; algorithms <alg…>; clock_skew }
-//		api_keys { prefix; pepper; header; key <id> { hash; subject; name; scopes; expires } }
+//		api_keys { prefix; pepper; header; key <id> { hash; subject; name; scopes; expires; rate_limit <rate> [burst <n>] } }
 //		scope <name> implies <scope…>
 //		known_scopes <scope…>
 //		grant <scope…> to groups <group…> | grant <scope…> to claim <claim> <value…>
 //		mfa { required_for groups <group…> | claim <claim> <value…>; methods <amr…>; acr <class…>; grace <d> }
 //		identity_groups mentioned [<group…>] | identity_groups <group…>
 //		rate_limit <name> <count>/<period> [burst <n>] [key <template>] [on_error allow|deny]
+//		failures { limit <count>/<period>; lockout <d>; progressive [max <d>]; shared }
 //		assertion { key <pem…>; issuer <url>; ttl <duration> }
 //		resource <uri> { authorization_servers …; scopes_supported …; name; documentation; audience_aliases … }
+//		upstream_oauth <name> { client_id; client_secret; authorization_endpoint; token_endpoint; revocation_endpoint;
+//		                        scopes <scope…>; auth_param <name> <value>; pkce on|off; client_auth basic|post; label; issuer; redirect_url }
+//		authorization_server { issuer <url>; signing_key <pem…>; access_token_lifetime; refresh_token_lifetime;
+//		                       consent_lifetime; dynamic_registration on|off; client_metadata_documents on|off }
 //		endpoint_prefix /.portcullis/
+//		alert webhook <url> { events <name…>; secret <secret>; source <uri>; batch_size <n>; flush_interval <d>;
+//		                      queue_size <n>; max_retries <n>; timeout <d>; shutdown_timeout <d> }
 //	}
 //
 // Each block is checked as it is read, so errors carry the file and line.
@@ -82,6 +89,7 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		}
 	}
 	errs.add(a.checkGrants(p.grantsAt))
+	errs.add(a.checkAuthServer(nil))
 	return errs.err()
 }
 
@@ -204,6 +212,12 @@ func (a *App) unmarshalOption(d *caddyfile.Dispenser, p *appParse) error {
 		}
 		p.zones[z.Name] = true
 		a.RateLimits = append(a.RateLimits, z)
+	case "failures":
+		if a.Failures != nil {
+			return d.Err("failures is given twice")
+		}
+		a.Failures = new(FailuresConfig)
+		return a.Failures.unmarshal(d) // failures_caddyfile.go
 	case "resource":
 		var rc ResourceConfig
 		if err := rc.unmarshal(d); err != nil {
@@ -215,12 +229,22 @@ func (a *App) unmarshalOption(d *caddyfile.Dispenser, p *appParse) error {
 			}
 		}
 		a.Resources = append(a.Resources, rc)
+	case "authorization_server":
+		if a.AuthorizationServer != nil {
+			return d.Err("authorization_server is given twice")
+		}
+		a.AuthorizationServer = new(AuthorizationServerConfig)
+		return a.AuthorizationServer.unmarshal(d)
 	case "assertion":
 		if a.Assertion != nil {
 			return d.Err("assertion is given twice")
 		}
 		a.Assertion = new(AssertionConfig)
 		return a.Assertion.unmarshal(d)
+	case "upstream_oauth":
+		return a.unmarshalUpstreamOAuth(d)
+	case "alert":
+		return a.unmarshalAlert(d)
 	case "endpoint_prefix":
 		if err := stringArg(d, &a.EndpointPrefix); err != nil {
 			return err

@@ -19,10 +19,14 @@ import (
 // refusing it. On a resource route a 401 names
 // the scopes the request needs, so a client can ask for them at once.
 func (h *Handler) authenticate(r *http.Request, cred credential.Credential, clientIP string, each []policy.Request) (principal.Principal, *verdict) {
-	p, reason, c, ok := h.verify(r.Context(), cred, clientIP)
+	if v := h.lockedOut(r.Context(), cred.Kind, clientIP); v != nil {
+		return principal.Principal{}, v // failures.go
+	}
+	p, reason, c, ok := h.verify(r.Context(), cred)
 	if ok {
 		return h.effective(p), nil
 	}
+	h.noteFailure(r.Context(), cred.Kind, clientIP, reason)
 	if h.resource != nil && c.status == http.StatusUnauthorized {
 		c.scopes = h.scopesWithoutPrincipal(each)
 	}
@@ -31,7 +35,7 @@ func (h *Handler) authenticate(r *http.Request, cred credential.Credential, clie
 
 // verify checks a presented credential. On failure it returns the
 // reason and the challenge to answer with.
-func (h *Handler) verify(ctx context.Context, cred credential.Credential, clientIP string) (principal.Principal, policy.Reason, challenge, bool) {
+func (h *Handler) verify(ctx context.Context, cred credential.Credential) (principal.Principal, policy.Reason, challenge, bool) {
 	unauthorized := func(desc string) challenge {
 		return challenge{status: http.StatusUnauthorized, code: "invalid_token", description: desc}
 	}
@@ -43,17 +47,13 @@ func (h *Handler) verify(ctx context.Context, cred credential.Credential, client
 		if !slices.Contains(h.accept, principal.MethodAPIKey) {
 			return principal.Principal{}, policy.ReasonMethodNotAccepted, unauthorized("API keys are not accepted here"), false
 		}
-		rec, err := h.app.registry.Verify(ctx, cred.Value, clientIP)
-		var tooMany *apikey.TooManyFailuresError
+		rec, err := h.app.registry.Verify(ctx, cred.Value)
 		switch {
 		case err == nil:
 			return principal.Principal{
 				Subject: rec.Subject, Method: principal.MethodAPIKey, KeyID: rec.ID,
-				Name: rec.Name, Scopes: rec.Scopes, RateLimit: rec.RateLimit, ExpiresAt: rec.Expires,
+				Name: rec.Name, Scopes: rec.Scopes, RateLimit: rec.RateLimit, RateBurst: rec.RateBurst, ExpiresAt: rec.Expires,
 			}, policy.ReasonAllowed, challenge{}, true
-		case errors.As(err, &tooMany):
-			return principal.Principal{}, policy.ReasonTooManyFailures, challenge{status: http.StatusTooManyRequests, code: "invalid_request",
-				description: "too many failed attempts from this address; try again later", retryAfter: tooMany.RetryAfter}, false
 		case errors.Is(err, apikey.ErrUnavailable):
 			return principal.Principal{}, policy.ReasonUnavailable, challenge{status: http.StatusServiceUnavailable, code: "temporarily_unavailable",
 				description: "API keys cannot be checked right now; try again shortly"}, false

@@ -395,7 +395,7 @@ func (a *APIKeysConfig) unmarshal(d *caddyfile.Dispenser) error {
 	return m.err()
 }
 
-// unmarshal reads `key <id> { hash; subject; name; scopes; expires }`;
+// unmarshal reads `key <id> { hash; subject; name; scopes; expires; rate_limit }`;
 // the enclosing block's pepper selects the expected hash algorithm. The
 // key as a whole is checked once each of its lines reads.
 func (k *APIKeyConfig) unmarshal(d *caddyfile.Dispenser, parent APIKeysConfig) error {
@@ -416,6 +416,8 @@ func (k *APIKeyConfig) unmarshal(d *caddyfile.Dispenser, parent APIKeysConfig) e
 			k.Scopes = d.RemainingArgs()
 		case "expires":
 			err = stringArg(d, &k.Expires)
+		case "rate_limit":
+			err = k.unmarshalRateLimit(d) // keylimit_caddyfile.go
 		default:
 			return d.Errf("unrecognized api key subdirective %q", d.Val())
 		}

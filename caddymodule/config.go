@@ -242,6 +242,14 @@ type APIKeyConfig struct {
 	// Expires is an RFC 3339 time after which the key is refused.
 	// Default: never.
 	Expires string `json:"expires,omitempty"`
+	// RateLimit is the key's own rate limit, `<count>/<period>` such as
+	// `100/1m`: one bucket per key, applied on every route that accepts
+	// the key, besides the route's zones, shared by every replica with
+	// Redis. Default: none.
+	RateLimit string `json:"rate_limit,omitempty"`
+	// Burst is how many requests the key may make at once above
+	// RateLimit's pace. Default: 0. Needs RateLimit.
+	Burst int `json:"burst,omitempty"`
 }
 
 // ScopeConfig declares that holding one scope grants others.

@@ -125,6 +125,9 @@ type Handler struct {
 	// ForwardAuthorization keeps the Authorization header on requests
 	// sent upstream. Default: false (the bearer token is removed).
 	ForwardAuthorization bool `json:"forward_authorization,omitempty"`
+	// Inject sends the user's token for an upstream OAuth provider (the
+	// credential vault) upstream. Default: none.
+	Inject *InjectConfig `json:"inject,omitempty"`
 	// MaxCredentialLength bounds a presented credential, in bytes.
 	// Default: 8192.
 	MaxCredentialLength int `json:"max_credential_length,omitempty"`
@@ -151,6 +154,7 @@ type Handler struct {
 	stripper  identityStripper
 	hygiene   hygiene
 	resource  *resource
+	inject    *injector
 	readsCall bool
 	zones     []ratelimit.Zone
 	// rateLimitHeaders: see RateLimitHeaders.
@@ -233,6 +237,9 @@ func (h *Handler) setup(app *App) error {
 			return errors.New("assertion: the route asks for an assertion but the portcullis app has no assertion keys")
 		}
 		h.stripper = h.stripper.with(h.Assertion.Header)
+	}
+	if err := h.setupInject(app); err != nil {
+		return err
 	}
 	for _, c := range h.RequireClaims {
 		cr := policy.ClaimRequirement{Claim: c.Claim, Values: c.Values}
@@ -362,6 +369,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		h.answer(w, r, withPrincipal(ev, id.p), start, *v)
 		return nil
 	}
+	if h.inject != nil && !id.anonymous {
+		if m := h.injectUpstream(r, id.p, ev); m != nil {
+			if logAllowed {
+				h.app.emit(ev, audit.AllowAll)
+			}
+			h.answerVaultMiss(w, r, ev, *m)
+			return nil
+		}
+	}
 	if h.Assertion != nil && !id.anonymous {
 		token, err := h.app.signer.Sign(id.p, h.Assertion.Audience)
 		if err != nil {
@@ -409,7 +425,7 @@ func (h *Handler) count(ev audit.Event, start time.Time) {
 
 // serveEndpoint answers a request under the endpoint prefix.
 func (h *Handler) serveEndpoint(w http.ResponseWriter, r *http.Request, rid, name string) {
-	if h.serveSSO(w, r, rid, name) {
+	if h.serveSSO(w, r, rid, name) || h.serveVault(w, r, rid, name) || h.serveAuthServer(w, r, rid, name) {
 		return
 	}
 	switch name {

@@ -44,6 +44,7 @@ func init() {
 //		identity_headers { subject|email|name|groups|scopes|method|key_id|issuer|provider <Header-Name>; omit <field…> }
 //		assertion <audience> [header <Header-Name>]
 //		forward_authorization
+//		inject <upstream_oauth name> [header <Header-Name>] [format "Bearer {token}"]
 //		max_credential_length <bytes>
 //		route <name>
 //		rate_limit_headers on|off
@@ -64,6 +65,9 @@ func parseHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 		return nil, err
 	}
 	if err := hd.checkMFADeclared(h); err != nil {
+		return nil, err
+	}
+	if err := hd.checkInjectDeclared(h); err != nil {
 		return nil, err
 	}
 	return &hd, nil
@@ -196,6 +200,8 @@ func (h *Handler) unmarshalLine(d *caddyfile.Dispenser, g *declared) error {
 		}
 	case "forward_authorization":
 		h.ForwardAuthorization = true
+	case "inject":
+		err = h.unmarshalInject(d)
 	case "identity_headers":
 		if err := h.unmarshalIdentityHeaders(d); err != nil {
 			return err

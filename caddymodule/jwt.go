@@ -60,6 +60,11 @@ func (a *App) jwtOptions() (jwtauth.Options, error) {
 		}
 		opts.Issuers = append(opts.Issuers, c)
 	}
+	if as := a.authServer; as != nil {
+		// The gateway's own access tokens, verified with its keys in-process.
+		opts.Issuers = append(opts.Issuers, as.jwtIssuer(a.endpointPrefix))
+		opts.HTTPClient = localKeysClient
+	}
 	return opts, opts.Validate()
 }
 
@@ -103,7 +108,7 @@ func claimValue(vals []string) any {
 
 // acquireVerifier returns the pooled verifier for the app's issuers.
 func (a *App) acquireVerifier() error {
-	if len(a.JWT) == 0 {
+	if len(a.JWT) == 0 && a.authServer == nil {
 		return nil
 	}
 	opts, err := a.jwtOptions()

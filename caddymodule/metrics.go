@@ -26,6 +26,8 @@ type metrics struct {
 	revocations      *prometheus.CounterVec
 	// keyExpiry is the portcullis_api_keys gauge (expiry bucket).
 	keyExpiry *keyExpiryCollector
+	// vault counts the credential vault's events (upstream, event, result).
+	vault *prometheus.CounterVec
 }
 
 const metricsNamespace = "portcullis"
@@ -71,8 +73,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Revocations of identity-provider tokens at logout (RFC 7009), by result (revoked, skipped, error).",
 		}, []string{"result"}),
 		keyExpiry: newKeyExpiryCollector(),
+		vault:     newVaultCounter(),
 	}
-	for _, c := range []prometheus.Collector{m.decisions, m.authDuration, m.rateLimited, m.storeErrors, m.storeDuration, m.fetches, m.refreshes, m.providerProblems, m.revocations, m.keyExpiry} {
+	for _, c := range []prometheus.Collector{m.decisions, m.authDuration, m.rateLimited, m.storeErrors, m.storeDuration, m.fetches, m.refreshes, m.providerProblems, m.revocations, m.keyExpiry, m.vault} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if !errors.As(err, &are) {

@@ -40,6 +40,7 @@ func (h *Handler) serveOwn(w http.ResponseWriter, r *http.Request, rid string) b
 		h.app.serveJWKS(w)
 	case strings.HasPrefix(r.URL.Path, mcp.WellKnownPrefix) && len(h.app.resources) > 0:
 		h.serveResourceMetadata(w, rid, r.URL.Path)
+	case h.serveASMetadata(w, r, rid):
 	default:
 		return false
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -41,7 +42,7 @@ func (p *pooledLimiter) Destruct() error { return nil }
 
 // acquireLimiter builds (or reuses) the limiter for the app's store.
 func (a *App) acquireLimiter() error {
-	if len(a.zones) == 0 {
+	if len(a.zones) == 0 && !a.limitsKeys() {
 		return nil
 	}
 	key := "limiter:" + a.storeKey
@@ -92,15 +93,17 @@ func (a *App) acquireLimiter() error {
 	return nil
 }
 
-// limit applies the route's rate-limit zones to the request: nil when
+// limit applies the route's rate-limit zones, and an API key's own
+// limit (keylimit.go), to the request: nil when
 // it may go on (the RateLimit headers then set on w, if enabled), else
 // the verdict to answer: 429 with Retry-After, or 503 when the store is
 // down and a zone fails closed.
 func (h *Handler) limit(w http.ResponseWriter, r *http.Request, repl *caddy.Replacer, p principal.Principal) *verdict {
-	if len(h.zones) == 0 {
+	own, hasOwn := h.keyLimit(r, p)
+	if len(h.zones) == 0 && !hasOwn {
 		return nil
 	}
-	reqs := make([]ratelimit.Request, len(h.zones))
+	reqs := make([]ratelimit.Request, len(h.zones), len(h.zones)+1)
 	for i, z := range h.zones {
 		key := repl.ReplaceAll(z.Key, "")
 		if key == "" {
@@ -110,18 +113,9 @@ func (h *Handler) limit(w http.ResponseWriter, r *http.Request, repl *caddy.Repl
 			key = "ip:" + ip
 		}
 		reqs[i] = ratelimit.Request{Zone: z, Key: key}
-		if p.RateLimit != "" {
-			// The credential's own limit (an API key's) overrides the
-			// zone's rate for this caller. A limit that does not parse or
-			// is out of range is ignored (the zone's applies); the CLI
-			// refuses such limits when keys are created.
-			if rate, err := ratelimit.ParseRate(p.RateLimit); err == nil {
-				q := ratelimit.Quota{Rate: rate, Burst: z.Burst}
-				if q.Validate() == nil {
-					reqs[i].Override = &q
-				}
-			}
-		}
+	}
+	if hasOwn {
+		reqs = append(reqs, own) // the key's own bucket (keylimit.go)
 	}
 	results, err := h.app.limiter.Allow(r.Context(), reqs)
 	if err != nil && !errors.Is(err, ratelimit.ErrUnavailable) {
@@ -149,6 +143,9 @@ func (h *Handler) limit(w http.ResponseWriter, r *http.Request, repl *caddy.Repl
 		return v
 	}
 	v.reason, v.limit = "rate_limited", &strict
+	if v.zone == ratelimit.KeyZone {
+		v.reason = reasonKeyRateLimited
+	}
 	v.c = challenge{status: http.StatusTooManyRequests, code: "rate_limited",
 		description: "too many requests; retry after the time in Retry-After", retryAfter: strict.RetryAfter}
 	return v
@@ -159,9 +156,26 @@ func (h *Handler) limit(w http.ResponseWriter, r *http.Request, repl *caddy.Repl
 func setRateLimitHeaders(h http.Header, r ratelimit.Result) {
 	// q and r count the same thing: events a full bucket admits at once
 	// (burst+1), refilled over the window.
-	window := ceilSeconds(r.Quota.Window())
-	h.Set("RateLimit-Policy", fmt.Sprintf("%q;q=%d;w=%d", r.Zone, r.Limit, window))
-	h.Set("RateLimit", fmt.Sprintf("%q;r=%d;t=%d", r.Zone, r.Remaining, ceilSeconds(r.ResetAfter)))
+	// Both values are built in one buffer, converted once and set with
+	// one backing array (each value its own capped element), rather than
+	// two fmt.Sprintf("%q…") and two Sets: this runs on every allowed
+	// request of a limited route. AppendQuote quotes as %q does.
+	var buf [128]byte
+	b := strconv.AppendQuote(buf[:0], r.Zone)
+	b = append(b, ";q="...)
+	b = strconv.AppendInt(b, int64(r.Limit), 10)
+	b = append(b, ";w="...)
+	b = strconv.AppendInt(b, int64(ceilSeconds(r.Quota.Window())), 10)
+	split := len(b)
+	b = strconv.AppendQuote(b, r.Zone)
+	b = append(b, ";r="...)
+	b = strconv.AppendInt(b, int64(r.Remaining), 10)
+	b = append(b, ";t="...)
+	b = strconv.AppendInt(b, int64(ceilSeconds(r.ResetAfter)), 10)
+	both := string(b)
+	vals := []string{both[:split], both[split:]}
+	h["Ratelimit-Policy"] = vals[0:1:1]
+	h["Ratelimit"] = vals[1:2:2]
 }
 
 // ceilSeconds rounds a duration up to whole seconds, at least 1 when positive.

@@ -42,16 +42,22 @@ type resource struct {
 }
 
 // compile checks the resource and builds its metadata.
-func (c ResourceConfig) compile() (*resource, error) {
+func (c ResourceConfig) compile() (*resource, error) { return c.compileWith("") }
+
+// compileWith is compile with `self` (SelfAuthorizationServer) standing
+// for the gateway's own issuer, self ("" while only the syntax is
+// checked).
+func (c ResourceConfig) compileWith(self string) (*resource, error) {
 	if _, err := endpoint.CheckSecureURL("resource", c.URI); err != nil {
 		return nil, err
 	}
-	for _, as := range c.AuthorizationServers {
+	servers := resolveSelf(c.AuthorizationServers, self)
+	for _, as := range servers {
 		if _, err := endpoint.CheckSecureURL("resource: authorization server", as); err != nil {
 			return nil, err
 		}
 	}
-	m, err := mcp.NewMetadata(c.URI, c.AuthorizationServers, c.ScopesSupported, c.Name, c.Documentation)
+	m, err := mcp.NewMetadata(c.URI, servers, c.ScopesSupported, c.Name, c.Documentation)
 	if err != nil {
 		return nil, err
 	}
@@ -137,7 +143,7 @@ func (c *ResourceConfig) unmarshal(d *caddyfile.Dispenser) error {
 func (a *App) compileResources() error {
 	a.resources = make(map[string]*resource, len(a.Resources))
 	for _, rc := range a.Resources {
-		res, err := rc.compile()
+		res, err := rc.compileWith(a.selfIssuer())
 		if err != nil {
 			return err
 		}

@@ -172,6 +172,8 @@ func tokenCheck(o tokenCheckOptions, cred string, warnings io.Writer) (tokenRepo
 			return tokenReport{}, fmt.Errorf("loading the portcullis app: %w", err)
 		}
 		pv.(*App).audit = zap.New(core) // read back below, written nowhere
+		// No failure counted, no key's own limit spent.
+		pv.(*App).judgeOnly()
 	}
 	req, err := tokenCheckRequest(o, cred)
 	if err != nil {

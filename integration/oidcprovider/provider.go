@@ -146,6 +146,7 @@ type Provider struct {
 	srv        *http.Server
 	mux        *http.ServeMux
 	logf       func(string, ...any)
+	tokenLog   tokenRequestLog
 
 	down      atomic.Bool
 	hitsMu    sync.Mutex
@@ -246,7 +247,7 @@ func (p *Provider) routes(cfg Config) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc(PathLogin, p.handleLogin)
 	mux.HandleFunc(PathLoggedOut, p.handleLoggedOut)
-	mux.Handle(PathToken, p.withTokenRewrite(p.op))
+	mux.Handle(PathToken, p.withTokenLog(p.withTokenRewrite(p.op)))
 	mux.Handle(PathEndSession, withEndSession(p.op))
 	var authorize http.Handler = p.op
 	if cfg.Profile == Strict {

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/policy"
-	"github.com/portcullis-auth/portcullis/caddymodule/internal/ratelimit"
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/store"
 )
 
@@ -26,6 +25,9 @@ type CreateOptions struct {
 	// RateLimit is the key's own rate limit, "<count>/<period>" such as
 	// "100/1m". Empty: none of its own.
 	RateLimit string
+	// Burst is how many requests the key may make at once above
+	// RateLimit's pace (see ratelimit.Quota). Default: 0. Needs RateLimit.
+	Burst int
 	// MaxLifetime, when positive, refuses a key that never expires or
 	// expires more than this after its creation (ErrLifetime).
 	MaxLifetime time.Duration
@@ -47,10 +49,8 @@ func (o CreateOptions) check(now time.Time) error {
 	if err := (LifetimePolicy{MaxLifetime: o.MaxLifetime}).CheckExpiry(o.Expires, now); err != nil {
 		return err
 	}
-	if o.RateLimit != "" {
-		if _, err := ratelimit.ParseRate(o.RateLimit); err != nil {
-			return fmt.Errorf("apikey: %w", err)
-		}
+	if _, err := OwnQuota(o.RateLimit, o.Burst); err != nil {
+		return err
 	}
 	return nil
 }
@@ -68,7 +68,7 @@ func (r *Registry) Create(ctx context.Context, o CreateOptions) (Key, Record, er
 	}
 	s := storedRecord{
 		Version: recordVersion, Subject: o.Subject, Name: o.Name, Scopes: slices.Clone(o.Scopes),
-		RateLimit: o.RateLimit, Created: now, Expires: o.Expires,
+		RateLimit: o.RateLimit, Burst: o.Burst, Created: now, Expires: o.Expires,
 	}
 	k, err := r.insert(ctx, &s)
 	if err != nil {
@@ -173,7 +173,7 @@ func (r *Registry) Rotate(ctx context.Context, id string, grace time.Duration) (
 		}
 		newRec = storedRecord{
 			Version: recordVersion, Subject: old.Subject, Name: old.Name, Scopes: old.Scopes,
-			RateLimit: old.RateLimit, Created: now, Expires: old.Expires,
+			RateLimit: old.RateLimit, Burst: old.Burst, Created: now, Expires: old.Expires,
 		}
 		if newKey, err = r.insert(ctx, &newRec); err != nil {
 			return err

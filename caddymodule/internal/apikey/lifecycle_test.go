@@ -82,15 +82,15 @@ func TestLifecycle(t *testing.T) {
 				t.Fatalf("second rotation: %v, want already rotated", err)
 			}
 			for _, key := range []Key{k, nk} {
-				if _, err := r.Verify(c, key.String(), "ip"); err != nil {
+				if _, err := r.Verify(c, key.String()); err != nil {
 					t.Fatalf("during the grace, key %s: %v", key.ID, err)
 				}
 			}
 			clock.Advance(time.Hour)
-			if _, err := r.Verify(c, k.String(), "ip"); !errors.Is(err, ErrRotated) {
+			if _, err := r.Verify(c, k.String()); !errors.Is(err, ErrRotated) {
 				t.Fatalf("old key after the grace: %v, want ErrRotated", err)
 			}
-			if _, err := r.Verify(c, nk.String(), "ip"); err != nil {
+			if _, err := r.Verify(c, nk.String()); err != nil {
 				t.Fatalf("new key after the grace: %v", err)
 			}
 
@@ -110,7 +110,7 @@ func TestLifecycle(t *testing.T) {
 
 			// Expiry.
 			clock.Advance(90 * 24 * time.Hour)
-			if _, err := r.Verify(c, nk.String(), "ip"); !errors.Is(err, ErrExpired) {
+			if _, err := r.Verify(c, nk.String()); !errors.Is(err, ErrExpired) {
 				t.Fatalf("after expiry: %v, want ErrExpired", err)
 			}
 			if _, _, err := r.Rotate(c, nk.ID, 0); !errors.Is(err, ErrExpired) {

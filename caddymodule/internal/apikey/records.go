@@ -54,6 +54,7 @@ type storedRecord struct {
 	Name       string    `json:"name,omitempty"`
 	Scopes     []string  `json:"scopes,omitempty"`
 	RateLimit  string    `json:"rate_limit,omitempty"`
+	Burst      int       `json:"burst,omitempty"`
 	Created    time.Time `json:"created"`
 	Expires    time.Time `json:"expires,omitzero"`
 	LastUsed   time.Time `json:"last_used,omitzero"`
@@ -91,7 +92,7 @@ func (s storedRecord) encode() ([]byte, error) {
 func (s storedRecord) record() Record {
 	return Record{
 		ID: s.ID, Hash: s.Hash, Subject: s.Subject, Name: s.Name, Scopes: s.Scopes,
-		Expires: s.Expires, Revoked: s.Revoked, RateLimit: s.RateLimit, Created: s.Created,
+		Expires: s.Expires, Revoked: s.Revoked, RateLimit: s.RateLimit, RateBurst: s.Burst, Created: s.Created,
 		LastUsed: s.LastUsed, ReplacedBy: s.ReplacedBy, GraceUntil: s.GraceUntil,
 	}
 }

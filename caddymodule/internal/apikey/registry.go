@@ -76,9 +76,6 @@ type RegistryOptions struct {
 	// IdleTTL is the TTL of a record of a key that never expires,
 	// renewed by every write. Default: DefaultIdleTTL (400 days).
 	IdleTTL time.Duration
-	// Guard is the failure budget per client. Default: NewGuard with
-	// default options and Now.
-	Guard *Guard
 	// OnFlushError, if set, is called with the error of a background
 	// flush of last-used times (the adapter logs it; the times are kept
 	// for the next flush). The error holds no key or secret.
@@ -101,7 +98,6 @@ type Registry struct {
 	now          func() time.Time
 	retention    time.Duration
 	idle         time.Duration
-	guard        *Guard
 	cache        *recordCache
 	decoy        Digest
 	usage        *usage
@@ -116,7 +112,7 @@ type Registry struct {
 // NewRegistry checks opts and returns a Registry. It does no I/O; with a
 // store and a non-negative FlushInterval it starts the flush loop.
 func NewRegistry(opts RegistryOptions) (*Registry, error) {
-	r := &Registry{static: opts.Static, st: opts.Store, hasher: opts.Hasher, prefix: opts.Prefix, now: opts.Now, guard: opts.Guard, onFlushError: opts.OnFlushError}
+	r := &Registry{static: opts.Static, st: opts.Store, hasher: opts.Hasher, prefix: opts.Prefix, now: opts.Now, onFlushError: opts.OnFlushError}
 	if r.now == nil {
 		r.now = time.Now
 	}
@@ -153,13 +149,6 @@ func NewRegistry(opts RegistryOptions) (*Registry, error) {
 	}
 	r.retention = orDefaultDuration(opts.Retention, DefaultRetention)
 	r.idle = orDefaultDuration(opts.IdleTTL, DefaultIdleTTL)
-	if r.guard == nil {
-		g, err := NewGuard(GuardOptions{Now: r.now})
-		if err != nil {
-			return nil, err
-		}
-		r.guard = g
-	}
 	decoy, err := r.hasher.ParseDigest(r.hasher.Hash("decoy"))
 	if err != nil {
 		return nil, fmt.Errorf("apikey: making decoy digest: %w", err)
@@ -181,29 +170,16 @@ func NewRegistry(opts RegistryOptions) (*Registry, error) {
 // Prefix returns the key prefix the registry accepts.
 func (r *Registry) Prefix() string { return r.prefix }
 
-// Guard returns the registry's failure budget.
-func (r *Registry) Guard() *Guard { return r.guard }
-
-// Verify checks key presented by clientIP and returns its record: a
-// static key first, then a stored one (one store read per id and
-// CacheTTL). The secret is compared in constant time, and an unknown id
-// costs a comparison too. Errors (test with errors.Is, never containing
-// the key): ErrMalformed, ErrUnknown, ErrExpired, ErrRevoked (ErrRotated
-// after a rotation's grace), ErrUnavailable when the store cannot be
-// read, and ErrTooManyFailures (a *TooManyFailuresError) while clientIP
-// is refused for failing too often. Malformed and unknown keys count
-// against clientIP's budget. clientIP must identify the client (Caddy's
-// client IP, which honours trusted_proxies); every request given the
-// same value, such as "", shares one budget.
-func (r *Registry) Verify(ctx context.Context, key, clientIP string) (Record, error) {
-	if err := r.guard.Check(clientIP); err != nil {
-		return Record{}, err
-	}
-	rec, err := r.verify(ctx, key)
-	if err != nil && (errors.Is(err, ErrUnknown) || errors.Is(err, ErrMalformed)) {
-		r.guard.Fail(clientIP)
-	}
-	return rec, err
+// Verify checks key and returns its record: a static key first, then a
+// stored one (one store read per id and CacheTTL). The secret is
+// compared in constant time, and an unknown id costs a comparison too.
+// Errors (test with errors.Is, never containing the key): ErrMalformed,
+// ErrUnknown, ErrExpired, ErrRevoked (ErrRotated after a rotation's
+// grace), and ErrUnavailable when the store cannot be read. Counting
+// failed checks per client (internal/lockout) is the caller's: malformed
+// and unknown keys are what guessing produces.
+func (r *Registry) Verify(ctx context.Context, key string) (Record, error) {
+	return r.verify(ctx, key)
 }
 
 func (r *Registry) verify(ctx context.Context, key string) (Record, error) {
@@ -282,4 +258,20 @@ func (r *Registry) Close() error {
 		r.closeErr = r.Flush(ctx)
 	})
 	return r.closeErr
+}
+
+// orDefaultInt returns v, or d when v is zero.
+func orDefaultInt(v, d int) int {
+	if v == 0 {
+		return d
+	}
+	return v
+}
+
+// orDefaultDuration returns v, or d when v is zero.
+func orDefaultDuration(v, d time.Duration) time.Duration {
+	if v == 0 {
+		return d
+	}
+	return v
 }

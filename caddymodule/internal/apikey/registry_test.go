@@ -65,7 +65,7 @@ func TestRegistryVerify(t *testing.T) {
 				{name: "malformed", key: "pcl_nope", want: ErrMalformed},
 			}
 			for _, tt := range tests {
-				rec, err := r.Verify(c, tt.key, "192.0.2.1")
+				rec, err := r.Verify(c, tt.key)
 				if !errors.Is(err, tt.want) {
 					t.Errorf("%s: Verify error = %v, want %v", tt.name, err, tt.want)
 					continue
@@ -77,7 +77,7 @@ func TestRegistryVerify(t *testing.T) {
 					t.Errorf("%s: error text contains the secret", tt.name)
 				}
 			}
-			rec, _ := r.Verify(c, good.String(), "192.0.2.1")
+			rec, _ := r.Verify(c, good.String())
 			if rec.ID != good.ID || rec.Name != "CI" || rec.RateLimit != "100/1m" || len(rec.Scopes) != 1 || rec.Created.IsZero() {
 				t.Errorf("record = %+v, want the created fields", rec)
 			}
@@ -106,17 +106,17 @@ func TestRegistryRevocationReachesOtherInstance(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if _, err := other.Verify(c, k.String(), "ip"); err != nil {
+				if _, err := other.Verify(c, k.String()); err != nil {
 					t.Fatalf("other instance before revocation: %v", err)
 				}
 				if _, err := a.Revoke(c, k.ID); err != nil {
 					t.Fatal(err)
 				}
-				if _, err := a.Verify(c, k.String(), "ip"); !errors.Is(err, ErrRevoked) {
+				if _, err := a.Verify(c, k.String()); !errors.Is(err, ErrRevoked) {
 					t.Fatalf("revoking instance: %v, want ErrRevoked at once", err)
 				}
 				clock.Advance(MaxCacheTTL)
-				if _, err := other.Verify(c, k.String(), "ip"); !errors.Is(err, ErrRevoked) {
+				if _, err := other.Verify(c, k.String()); !errors.Is(err, ErrRevoked) {
 					t.Fatalf("other instance %v later: %v, want ErrRevoked", MaxCacheTTL, err)
 				}
 			})
@@ -143,7 +143,7 @@ func TestRegistryRevocationReachesOtherInstance(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := other.Verify(c, k.String(), "ip"); err != nil {
+			if _, err := other.Verify(c, k.String()); err != nil {
 				t.Fatalf("before revocation: %v", err)
 			}
 			if _, err := a.Revoke(c, k.ID); err != nil {
@@ -157,7 +157,7 @@ func TestRegistryRevocationReachesOtherInstance(t *testing.T) {
 			revoked := time.Now()
 			for {
 				began := time.Now()
-				_, err := other.Verify(c, k.String(), "ip")
+				_, err := other.Verify(c, k.String())
 				if errors.Is(err, ErrRevoked) {
 					break
 				}
@@ -183,7 +183,7 @@ func TestRegistryCache(t *testing.T) {
 	t.Cleanup(func() { mem.Close() })
 	cs := &countingStore{Store: mem}
 	prefix := uniquePrefix(t)
-	r := newTestRegistry(t, RegistryOptions{Store: cs, StorePrefix: prefix, Now: clock.Now, Guard: disabledGuard(t)})
+	r := newTestRegistry(t, RegistryOptions{Store: cs, StorePrefix: prefix, Now: clock.Now})
 	creator := newTestRegistry(t, RegistryOptions{Store: mem, StorePrefix: prefix, Now: clock.Now})
 	c := ctx(t)
 	k, _, err := creator.Create(c, CreateOptions{Subject: "s"})
@@ -191,7 +191,7 @@ func TestRegistryCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 1000 {
-		if _, err := r.Verify(c, k.String(), "ip"); err != nil {
+		if _, err := r.Verify(c, k.String()); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -202,7 +202,7 @@ func TestRegistryCache(t *testing.T) {
 	// An id nobody has created yet: cached as unknown, then found.
 	future := mustKey(t)
 	for range 1000 {
-		if _, err := r.Verify(c, future.String(), "ip"); !errors.Is(err, ErrUnknown) {
+		if _, err := r.Verify(c, future.String()); !errors.Is(err, ErrUnknown) {
 			t.Fatalf("unknown id: %v", err)
 		}
 	}
@@ -211,11 +211,11 @@ func TestRegistryCache(t *testing.T) {
 	}
 	writeRecord(t, creator, future, "late")
 	clock.Advance(MaxCacheTTL / 2)
-	if _, err := r.Verify(c, future.String(), "ip"); !errors.Is(err, ErrUnknown) {
+	if _, err := r.Verify(c, future.String()); !errors.Is(err, ErrUnknown) {
 		t.Fatalf("within the negative TTL: %v, want the cached ErrUnknown", err)
 	}
 	clock.Advance(MaxCacheTTL / 2)
-	if rec, err := r.Verify(c, future.String(), "ip"); err != nil || rec.Subject != "late" {
+	if rec, err := r.Verify(c, future.String()); err != nil || rec.Subject != "late" {
 		t.Fatalf("after the negative TTL: %+v, %v; want the new key accepted", rec, err)
 	}
 }
@@ -227,25 +227,25 @@ func TestRegistryCacheBounded(t *testing.T) {
 	mem, _ := store.NewMemory(store.MemoryOptions{})
 	t.Cleanup(func() { mem.Close() })
 	cs := &countingStore{Store: mem}
-	r := newTestRegistry(t, RegistryOptions{Store: cs, CacheSize: 50, Guard: disabledGuard(t), Now: newClock().Now})
+	r := newTestRegistry(t, RegistryOptions{Store: cs, CacheSize: 50, Now: newClock().Now})
 	c := ctx(t)
 	k, _, err := r.Create(c, CreateOptions{Subject: "s"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.Verify(c, k.String(), "ip"); err != nil {
+	if _, err := r.Verify(c, k.String()); err != nil {
 		t.Fatal(err)
 	}
 	reads := cs.recordGets.Load()
 	for range 500 {
-		if _, err := r.Verify(c, mustKey(t).String(), "ip"); !errors.Is(err, ErrUnknown) {
+		if _, err := r.Verify(c, mustKey(t).String()); !errors.Is(err, ErrUnknown) {
 			t.Fatal(err)
 		}
 	}
 	if found, missing := r.cache.len(); found != 1 || missing != 50 {
 		t.Fatalf("cache holds %d records and %d unknown ids, want 1 and 50", found, missing)
 	}
-	if _, err := r.Verify(c, k.String(), "ip"); err != nil {
+	if _, err := r.Verify(c, k.String()); err != nil {
 		t.Fatal(err)
 	}
 	if n := cs.recordGets.Load() - reads; n != 500 {
@@ -286,7 +286,7 @@ func TestRegistryWithoutStore(t *testing.T) {
 	t.Parallel()
 	r := newTestRegistry(t, RegistryOptions{})
 	c := ctx(t)
-	if _, err := r.Verify(c, mustKey(t).String(), "ip"); !errors.Is(err, ErrUnknown) {
+	if _, err := r.Verify(c, mustKey(t).String()); !errors.Is(err, ErrUnknown) {
 		t.Fatalf("Verify: %v, want ErrUnknown", err)
 	}
 	if _, _, err := r.Create(c, CreateOptions{Subject: "s"}); !errors.Is(err, ErrNoStore) {
@@ -295,15 +295,6 @@ func TestRegistryWithoutStore(t *testing.T) {
 	if _, err := r.List(c, ""); !errors.Is(err, ErrNoStore) {
 		t.Fatalf("List: %v, want ErrNoStore", err)
 	}
-}
-
-func disabledGuard(t *testing.T) *Guard {
-	t.Helper()
-	g, err := NewGuard(GuardOptions{MaxFailures: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return g
 }
 
 // writeRecord stores a record for an existing key k, as another replica

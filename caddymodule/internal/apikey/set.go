@@ -34,9 +34,12 @@ type Record struct {
 	Expires time.Time
 	// Revoked marks a key that must no longer be accepted.
 	Revoked bool
-	// RateLimit is the key's own rate limit ("100/1m"); empty means the
-	// route's limits only. Set on keys created in the store.
+	// RateLimit is the key's own rate limit ("100/1m"), applied on
+	// every route that accepts the key, besides the route's zones;
+	// empty means the route's limits only.
 	RateLimit string
+	// RateBurst is the burst of RateLimit (see ratelimit.Quota).
+	RateBurst int
 	// Created is when the key was created; zero for keys declared in the
 	// configuration.
 	Created time.Time

@@ -35,7 +35,7 @@ func TestLastUsedBatching(t *testing.T) {
 			for i := range 500 {
 				clock.Advance(time.Millisecond)
 				for _, k := range []Key{k1, k2} {
-					if _, err := r.Verify(c, k.String(), "ip"); err != nil {
+					if _, err := r.Verify(c, k.String()); err != nil {
 						t.Fatalf("check %d: %v", i, err)
 					}
 				}
@@ -71,7 +71,7 @@ func TestLastUsedBatching(t *testing.T) {
 
 			// Close writes what is pending.
 			clock.Advance(time.Minute)
-			if _, err := r.Verify(c, k1.String(), "ip"); err != nil {
+			if _, err := r.Verify(c, k1.String()); err != nil {
 				t.Fatal(err)
 			}
 			if err := r.Close(); err != nil {
@@ -98,7 +98,7 @@ func TestLastUsedDoesNotUndoRevocation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := other.Verify(c, k.String(), "ip"); err != nil {
+	if _, err := other.Verify(c, k.String()); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := a.Revoke(c, k.ID); err != nil {
@@ -124,7 +124,7 @@ func TestFlushLoop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.Verify(c, k.String(), "ip"); err != nil {
+	if _, err := r.Verify(c, k.String()); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(30 * time.Second) // "hung", not "slow": the loop flushes every 20 ms

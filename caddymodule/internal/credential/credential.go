@@ -76,7 +76,9 @@ func (e Extractor) Extract(r *http.Request) (Credential, error) {
 			continue
 		}
 		token = strings.TrimSpace(token)
-		if token == "" || strings.ContainsAny(token, " \t") {
+		// Two vectorised byte searches, not ContainsAny's loop over every
+		// byte of what may be an 800-byte token.
+		if token == "" || strings.IndexByte(token, ' ') >= 0 || strings.IndexByte(token, '\t') >= 0 {
 			return Credential{}, ErrMalformed
 		}
 		if n++; n == 1 {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
-	"encoding/binary"
 	"fmt"
 	"runtime"
 	"strings"
@@ -13,9 +12,18 @@ import (
 	"time"
 )
 
-func cacheKey(i int) *[32]byte {
-	k := sha256.Sum256(binary.BigEndian.AppendUint64(nil, uint64(i)))
-	return &k
+// cacheToken is the i-th distinct test token.
+func cacheToken(i int) string {
+	return fmt.Sprintf("token-%d", i)
+}
+
+// put and get store and look up the i-th test token.
+func (c *tokenCache) putN(i int, val *cachedToken, exp, now int64) {
+	c.put(c.key(cacheToken(i)), cacheToken(i), val, exp, now)
+}
+
+func (c *tokenCache) getN(i int, now int64) *cachedToken {
+	return c.get(c.key(cacheToken(i)), cacheToken(i), now)
 }
 
 func TestTokenCacheSize(t *testing.T) {
@@ -35,7 +43,7 @@ func TestTokenCacheSize(t *testing.T) {
 				t.Fatalf("shard limits sum to %d, want %d", total, size)
 			}
 			for i := range 5 * size {
-				c.put(cacheKey(i), &cachedToken{}, 100, 0)
+				c.putN(i, &cachedToken{}, 100, 0)
 			}
 			if got := c.len(); got != size {
 				t.Fatalf("len after %d puts = %d, want %d", 5*size, got, size)
@@ -47,9 +55,8 @@ func TestTokenCacheSize(t *testing.T) {
 func TestTokenCacheExpiry(t *testing.T) {
 	t.Parallel()
 	c := newTokenCache(10)
-	k := cacheKey(1)
 	val := &cachedToken{}
-	c.put(k, val, 100, 50)
+	c.putN(1, val, 100, 50)
 	tests := []struct {
 		name string
 		now  int64
@@ -61,13 +68,13 @@ func TestTokenCacheExpiry(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := c.get(k, tt.now); (got != nil) != tt.hit {
+			if got := c.getN(1, tt.now); (got != nil) != tt.hit {
 				t.Fatalf("get at %d = %v, want hit %v", tt.now, got, tt.hit)
 			}
 		})
 	}
-	c.put(cacheKey(2), val, 10, 50) // already expired: not stored
-	if c.get(cacheKey(2), 0) != nil {
+	c.putN(2, val, 10, 50) // already expired: not stored
+	if c.getN(2, 0) != nil {
 		t.Fatal("an already expired entry was stored")
 	}
 }
@@ -76,16 +83,16 @@ func TestTokenCacheEvictsExpiredFirst(t *testing.T) {
 	t.Parallel()
 	c := newTokenCache(4)
 	for i := range 4 {
-		c.put(cacheKey(i), &cachedToken{}, 1000, 0)
-		c.get(cacheKey(i), 0) // referenced
+		c.putN(i, &cachedToken{}, 1000, 0)
+		c.getN(i, 0) // referenced
 	}
-	c.put(cacheKey(2), &cachedToken{}, 10, 0) // now expires early
-	c.put(cacheKey(9), &cachedToken{}, 1000, 20)
-	if c.get(cacheKey(2), 20) != nil || c.get(cacheKey(9), 20) == nil {
+	c.putN(2, &cachedToken{}, 10, 0) // now expires early
+	c.putN(9, &cachedToken{}, 1000, 20)
+	if c.getN(2, 20) != nil || c.getN(9, 20) == nil {
 		t.Fatal("the expired entry was not the victim")
 	}
 	for _, i := range []int{0, 1, 3} {
-		if c.get(cacheKey(i), 20) == nil {
+		if c.getN(i, 20) == nil {
 			t.Fatalf("live referenced entry %d evicted", i)
 		}
 	}
@@ -96,19 +103,19 @@ func TestTokenCacheHotEntriesSurviveFlood(t *testing.T) {
 	c := newTokenCache(1000)
 	const hot = 100
 	for i := range hot {
-		c.put(cacheKey(i), &cachedToken{}, 1e18, 0)
+		c.putN(i, &cachedToken{}, 1e18, 0)
 	}
 	for i := hot; i < 50_000; i++ {
-		c.put(cacheKey(i), &cachedToken{}, 1e18, 0) // one-shot tokens
-		if i%200 == 0 {                             // the hot tokens keep being used
+		c.putN(i, &cachedToken{}, 1e18, 0) // one-shot tokens
+		if i%200 == 0 {                    // the hot tokens keep being used
 			for h := range hot {
-				c.get(cacheKey(h), 0)
+				c.getN(h, 0)
 			}
 		}
 	}
 	missing := 0
 	for h := range hot {
-		if c.get(cacheKey(h), 0) == nil {
+		if c.getN(h, 0) == nil {
 			missing++
 		}
 	}
@@ -124,9 +131,9 @@ func TestTokenCacheConcurrent(t *testing.T) {
 	for g := range 8 {
 		wg.Go(func() {
 			for i := range 5000 {
-				k := cacheKey(g*1000 + i%1000)
-				if c.get(k, 0) == nil {
-					c.put(k, &cachedToken{}, 1e18, 0)
+				n := g*1000 + i%1000
+				if c.getN(n, 0) == nil {
+					c.putN(n, &cachedToken{}, 1e18, 0)
 				}
 			}
 		})
@@ -230,4 +237,42 @@ func TestVerifierCacheBound(t *testing.T) {
 		t.Fatalf("cache holds %d bytes after %d tokens, want well under 64 MiB", held, tokens)
 	}
 	runtime.KeepAlive(v)
+}
+
+// TestTokenCacheBindsWholeToken forces two tokens onto one key: the
+// cache must answer only for the token that was stored, whatever the
+// hash says, including a token that differs in its last byte only.
+func TestTokenCacheBindsWholeToken(t *testing.T) {
+	t.Parallel()
+	c := newTokenCache(16)
+	valid := strings.Repeat("v", 799) + "A"
+	val := &cachedToken{}
+	c.put(42, valid, val, 100, 0)
+	for _, tc := range []struct {
+		name, token string
+		hit         bool
+	}{
+		{"same token", valid, true},
+		{"last byte differs", strings.Repeat("v", 799) + "B", false},
+		{"prefix", valid[:400], false},
+		{"longer", valid + "x", false},
+		{"empty", "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := c.get(42, tc.token, 0); (got != nil) != tc.hit {
+				t.Fatalf("get = %v, want hit %v", got, tc.hit)
+			}
+		})
+	}
+	other := strings.Repeat("o", 800)
+	c.put(42, other, &cachedToken{}, 100, 0) // a colliding token replaces the entry
+	if c.get(42, valid, 0) != nil || c.get(42, other, 0) == nil {
+		t.Fatal("a colliding token did not replace the entry, or the replaced token still hits")
+	}
+	if c.key(valid) == c.key(valid[:799]+"B") {
+		t.Fatal("tokens differing in their last byte share a key")
+	}
+	if newTokenCache(16).key(valid) == c.key(valid) && newTokenCache(16).key(valid) == c.key(valid) {
+		t.Fatal("two caches share their hash seed")
+	}
 }

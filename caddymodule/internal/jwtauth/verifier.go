@@ -102,10 +102,10 @@ func (v *Verifier) Verify(ctx context.Context, token string) (principal.Principa
 		return principal.Principal{}, fail(ErrMalformed, ReasonTooLarge, fmt.Sprintf("token longer than %d bytes", v.opts.MaxTokenBytes))
 	}
 	now := v.opts.Now()
-	var key [32]byte
+	var key uint64
 	if v.cache != nil {
-		key = tokenKey(token)
-		if e := v.cache.get(&key, now.UnixNano()); e != nil && e.epoch == e.is.epoch() {
+		key = v.cache.key(token)
+		if e := v.cache.get(key, token, now.UnixNano()); e != nil && e.epoch == e.is.epoch() {
 			return e.p, nil
 		}
 	}
@@ -131,7 +131,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (principal.Principa
 		return principal.Principal{}, cerr.withIssuer(iss)
 	}
 	if v.cache != nil {
-		v.cache.put(&key, &cachedToken{p: p, is: is, epoch: epoch}, p.ExpiresAt.UnixNano(), now.UnixNano())
+		v.cache.put(key, token, &cachedToken{p: p, is: is, epoch: epoch}, p.ExpiresAt.UnixNano(), now.UnixNano())
 	}
 	return p, nil
 }

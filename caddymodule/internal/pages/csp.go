@@ -21,7 +21,7 @@ func policy(k kind, styleHashes []string) string {
 		b.WriteString(strings.Join(styleHashes, " "))
 	}
 	b.WriteString("; img-src data:; base-uri 'none'; frame-ancestors 'none'; form-action ")
-	if k == chooser || k == signOut {
+	if k == chooser || k == signOut || k == connections || k == consent {
 		b.WriteString("'self'")
 	} else {
 		b.WriteString("'none'")

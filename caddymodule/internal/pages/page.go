@@ -85,7 +85,7 @@ func (p *page) header() http.Header {
 // older Safari) the logout's same-origin check could not pass.
 // same-origin sends the origin to ourselves and nothing to anyone else.
 func referrerPolicy(k kind) string {
-	if k == signOut {
+	if k == signOut || k == connections || k == consent {
 		return "same-origin"
 	}
 	return "no-referrer"

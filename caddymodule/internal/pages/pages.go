@@ -90,11 +90,13 @@ const (
 	signOut
 	redirect
 	errorPage
+	connections
+	consent
 	numKinds
 )
 
 // files are the template file names by kind.
-var files = [numKinds]string{ChooserFile, LandingFile, SignOutFile, RedirectFile, ErrorFile}
+var files = [numKinds]string{ChooserFile, LandingFile, SignOutFile, RedirectFile, ErrorFile, ConnectionsFile, ConsentFile}
 
 // maxTemplateSize bounds a template file, in bytes.
 const maxTemplateSize = 1 << 20

@@ -82,6 +82,8 @@ type Principal struct {
 	// events, never the ticket itself. Empty for other methods.
 	SessionID string
 	// RateLimit is the credential's own rate limit ("100/1m"), such as
-	// an API key's; it overrides the zones' rates for this caller.
+	// an API key's: its own bucket, applied besides the route's zones.
 	RateLimit string
+	// RateBurst is the burst of RateLimit.
+	RateBurst int
 }

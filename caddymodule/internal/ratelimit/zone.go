@@ -53,6 +53,9 @@ func ValidateZoneName(n string) error {
 	if !zoneName.MatchString(n) {
 		return fmt.Errorf("ratelimit: zone name %q must be lowercase letters, digits, '_' or '-', starting with a letter", n)
 	}
+	if n == KeyZone {
+		return fmt.Errorf("ratelimit: zone name %q is reserved for API keys' own limits", n)
+	}
 	return nil
 }
 

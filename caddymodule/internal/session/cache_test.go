@@ -1,7 +1,6 @@
 package session
 
 import (
-	"crypto/sha256"
 	"fmt"
 	"strings"
 	"testing"
@@ -57,17 +56,33 @@ func TestForgedCookiesNotRemembered(t *testing.T) {
 func TestTicketCacheExpires(t *testing.T) {
 	t.Parallel()
 	var c ticketCache
-	d := sha256.Sum256([]byte("cookie"))
 	now := time.Now()
-	c.put(d, cachedTicket{id: "id", idHash: "h", until: now.Add(ticketCacheTTL)})
-	if _, ok := c.get(d, now.Add(ticketCacheTTL-time.Second)); !ok {
+	c.put(ticketKey("cookie"), cachedTicket{value: "cookie", id: "id", idHash: "h", until: now.Add(ticketCacheTTL)})
+	if _, ok := c.get(ticketKey("cookie"), "cookie", now.Add(ticketCacheTTL-time.Second)); !ok {
 		t.Fatal("fresh entry not found")
 	}
-	if _, ok := c.get(d, now.Add(ticketCacheTTL)); ok {
+	if _, ok := c.get(ticketKey("cookie"), "cookie", now.Add(ticketCacheTTL)); ok {
 		t.Fatal("entry used at its expiry")
 	}
-	if _, ok := c.get(sha256.Sum256([]byte("cookie2")), now); ok {
-		t.Fatal("another cookie's digest found")
+	if _, ok := c.get(ticketKey("cookie2"), "cookie2", now); ok {
+		t.Fatal("another cookie found")
+	}
+}
+
+// TestTicketCacheBindsWholeCookie forces another value onto a cached
+// cookie's key: it must not be taken for the cookie that decoded.
+func TestTicketCacheBindsWholeCookie(t *testing.T) {
+	t.Parallel()
+	var c ticketCache
+	now := time.Now()
+	c.put(7, cachedTicket{value: "MTcwMDAwMDAwMHxabc", id: "id", idHash: "h", until: now.Add(ticketCacheTTL)})
+	for _, v := range []string{"MTcwMDAwMDAwMHxabd", "MTcwMDAwMDAwMHxab", "MTcwMDAwMDAwMHxabcd", ""} {
+		if _, ok := c.get(7, v, now); ok {
+			t.Errorf("%q taken for the cached cookie", v)
+		}
+	}
+	if _, ok := c.get(7, "MTcwMDAwMDAwMHxabc", now); !ok {
+		t.Fatal("the cached cookie itself not found")
 	}
 }
 

@@ -1,7 +1,6 @@
 package session
 
 import (
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net/http"
@@ -180,9 +179,9 @@ func (m *Manager) decodeTicket(value string) (cachedTicket, error) {
 	if value == "" || len(value) > maxTicketLength {
 		return cachedTicket{}, ErrInvalidCookie
 	}
-	d := sha256.Sum256([]byte(value))
+	k := ticketKey(value)
 	now := m.now()
-	if t, ok := m.tickets.get(d, now); ok {
+	if t, ok := m.tickets.get(k, value, now); ok {
 		return t, nil
 	}
 	var raw []byte
@@ -193,7 +192,7 @@ func (m *Manager) decodeTicket(value string) (cachedTicket, error) {
 	if !validID(id) {
 		return cachedTicket{}, ErrInvalidCookie
 	}
-	t := cachedTicket{id: id, idHash: hashID(id), until: now.Add(ticketCacheTTL)}
-	m.tickets.put(d, t)
+	t := cachedTicket{value: value, id: id, idHash: hashID(id), until: now.Add(ticketCacheTTL)}
+	m.tickets.put(k, t)
 	return t, nil
 }

@@ -1,8 +1,10 @@
 package session
 
 import (
-	"crypto/sha256"
+	"crypto/subtle"
+	"hash/maphash"
 	"time"
+	"unsafe"
 )
 
 const (
@@ -16,34 +18,51 @@ const (
 )
 
 // ticketCache remembers session cookies that decoded, so a browser
-// sending the same cookie again costs one SHA-256 and a map lookup
-// instead of an HMAC check and a decryption. It is keyed by the SHA-256
-// of the cookie value: the value itself is never kept, and a lookup
-// compares digests of the attacker's input, which reveals nothing about
-// a valid cookie. Only cookies that decoded are added, so a flood of
+// sending the same cookie again costs a keyed hash, a map lookup and a
+// comparison instead of an HMAC check and a decryption. It is keyed by
+// a keyed hash (maphash, per-process random seed) of the cookie value,
+// which only places the entry: a hit must also equal the whole cookie
+// that decoded, compared in constant time, so no other value (a
+// collision included) is ever taken for it. This replaced a SHA-256 of
+// the value (and the copy to hash it); the decoded values are now held
+// (bounded by ticketCacheSize), as the process holds them anyway while
+// it serves them. Only cookies that decoded are added, so a flood of
 // forged cookies does not fill it.
 type ticketCache struct {
-	entries bounded[[sha256.Size]byte, cachedTicket]
+	entries bounded[uint64, cachedTicket]
 }
 
-// cachedTicket is the session id (and its hash) in a decoded cookie.
+// ticketSeed keys the ticket cache's hash, per process.
+var ticketSeed = maphash.MakeSeed()
+
+// ticketKey is the cache key of a cookie value.
+func ticketKey(value string) uint64 {
+	return maphash.String(ticketSeed, value)
+}
+
+// cachedTicket is the session id (and its hash) in a decoded cookie,
+// and the cookie value it was decoded from.
 type cachedTicket struct {
+	value      string
 	id, idHash string
 	until      time.Time
 }
 
-// get returns the entry for the cookie with digest d, if fresh at now.
-func (c *ticketCache) get(d [sha256.Size]byte, now time.Time) (cachedTicket, bool) {
-	e, ok := c.entries.get(d)
-	if !ok || !now.Before(e.until) {
+// get returns the entry for the cookie value (whose key is k), if fresh
+// at now.
+func (c *ticketCache) get(k uint64, value string, now time.Time) (cachedTicket, bool) {
+	e, ok := c.entries.get(k)
+	if !ok || !now.Before(e.until) || len(e.value) != len(value) ||
+		subtle.ConstantTimeCompare(unsafe.Slice(unsafe.StringData(e.value), len(e.value)), unsafe.Slice(unsafe.StringData(value), len(value))) != 1 {
 		return cachedTicket{}, false
 	}
 	return e, true
 }
 
-// put remembers the cookie with digest d as holding e.
-func (c *ticketCache) put(d [sha256.Size]byte, e cachedTicket) {
-	c.entries.put(d, e, ticketCacheSize)
+// put remembers the cookie whose key is k as holding e (e.value is the
+// cookie value).
+func (c *ticketCache) put(k uint64, e cachedTicket) {
+	c.entries.put(k, e, ticketCacheSize)
 }
 
 // len returns the number of entries, for tests.

@@ -41,13 +41,17 @@ func valgrindVersion() string {
 // dumps as cg.<name>.<pid>[.<n>] in dir. Go's asynchronous preemption
 // signals upset valgrind, so they are turned off; one P keeps the
 // scheduler from spinning between requests (see instructionsConnections).
+// gctrace logs each garbage collection, which gcCount counts. Valgrind
+// 3.19 does not know RDTSCP, which Go's runtime uses for its CPU ticks
+// where the processor has it (SIGILL at start): cpu.rdtscp=off makes it
+// take the fenced RDTSC path instead.
 func underCallgrind(bin, dir, name string) launch {
 	d := direct(bin)
 	return launch{
 		argv: func(conf string) []string {
 			return append([]string{"valgrind", "--tool=callgrind", "--callgrind-out-file=" + dumpPrefix(dir, name) + "%p"}, d.argv(conf)...)
 		},
-		env:           []string{"GODEBUG=asyncpreemptoff=1", "GOMAXPROCS=1"},
+		env:           []string{"GODEBUG=asyncpreemptoff=1,gctrace=1,cpu.rdtscp=off", "GOMAXPROCS=1"},
 		listenTimeout: callgrindListenTimeout,
 	}
 }

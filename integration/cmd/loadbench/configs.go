@@ -17,6 +17,10 @@ type scenario struct {
 	load func(url string, env *benchEnv) load
 	// wantStatus is what every measured response must be (wrk counts the others).
 	wantStatus int
+	// ref names the scenario this one's own cost is measured against
+	// (references.go): plain Caddy receiving the same request and
+	// forwarding the same identity upstream. Empty for reference rows.
+	ref string
 	// ready, when set, runs once the gateway listens (e.g. to log in).
 	ready func(name string, port int, env *benchEnv) error
 	// front, when set, puts nginx in front (nginx.go): it returns the
@@ -152,7 +156,8 @@ const referenceNote = "`" + referenceScenario + "` is a reference, not a gateway
 	"not work of Portcullis.\n"
 
 // scenarios lists the configurations in report order; plain comes first
-// and always runs, since the others are reported as ratios to it.
+// and always runs, since the others are reported as ratios to it. Each
+// gateway row follows its reference row (ref).
 var scenarios = []scenario{
 	{
 		name:       "plain",
@@ -167,15 +172,20 @@ var scenarios = []scenario{
 		wantStatus: 200,
 	},
 	{
+		name:       refAPIKey,
+		site:       refSite([]string{"Authorization"}, identityHeaders),
+		load:       bearer(func(env *benchEnv) string { return env.apiKey }),
+		wantStatus: 200,
+	},
+	{
 		name: "apikey",
 		site: func(port int, env *benchEnv) string {
 			return fmt.Sprintf("{\n\t%s\n\tportcullis {\n\t\tapi_keys {\n\t\t\t%s\n\t\t}\n\t}\n}\n\nhttp://127.0.0.1:%d {\n\tportcullis {\n\t\trequire bench:read\n\t}\n\t%s\n}\n",
 				global(), env.apiKeyConf, port, proxy(env))
 		},
-		load: func(url string, env *benchEnv) load {
-			return load{url: url, headers: map[string]string{"Authorization": "Bearer " + env.apiKey}}
-		},
+		load:       bearer(func(env *benchEnv) string { return env.apiKey }),
 		wantStatus: 200,
+		ref:        refAPIKey,
 	},
 	{
 		name: "apikey-audit-off",
@@ -183,17 +193,27 @@ var scenarios = []scenario{
 			return fmt.Sprintf("{\n\t%s\n\tportcullis {\n\t\tapi_keys {\n\t\t\t%s\n\t\t}\n\t}\n}\n\nhttp://127.0.0.1:%d {\n\tportcullis {\n\t\trequire bench:read\n\t\taudit_allowed off\n\t}\n\t%s\n}\n",
 				global(), env.apiKeyConf, port, proxy(env))
 		},
-		load: func(url string, env *benchEnv) load {
-			return load{url: url, headers: map[string]string{"Authorization": "Bearer " + env.apiKey}}
-		},
+		load:       bearer(func(env *benchEnv) string { return env.apiKey }),
+		wantStatus: 200,
+		ref:        refAPIKey,
+	},
+	{
+		name:       refJWT,
+		site:       refSite([]string{"Authorization"}, jwtIdentity),
+		load:       bearer(func(env *benchEnv) string { return env.jwtToken }),
 		wantStatus: 200,
 	},
 	{
-		name: "jwt-same",
-		site: jwtSite,
-		load: func(url string, env *benchEnv) load {
-			return load{url: url, headers: map[string]string{"Authorization": "Bearer " + env.jwtToken}}
-		},
+		name:       "jwt-same",
+		site:       jwtSite,
+		load:       bearer(func(env *benchEnv) string { return env.jwtToken }),
+		wantStatus: 200,
+		ref:        refJWT,
+	},
+	{
+		name:       refJWTUnique,
+		site:       refSite([]string{"Authorization"}, jwtIdentity),
+		load:       func(url string, env *benchEnv) load { return load{url: url, tokensFile: env.tokensFile} },
 		wantStatus: 200,
 	},
 	{
@@ -201,10 +221,20 @@ var scenarios = []scenario{
 		site:       jwtSite,
 		load:       func(url string, env *benchEnv) load { return load{url: url, tokensFile: env.tokensFile} },
 		wantStatus: 200,
+		ref:        refJWTUnique,
 	},
-	{name: "session-mem", site: sessionSite("store memory", false), load: sessionLoad("session-mem"), wantStatus: 200, ready: login},
-	{name: "session-redis", site: sessionSite(redisStore, false), load: sessionLoad("session-redis"), wantStatus: 200, ready: login},
-	{name: "session-redis+ratelimit", site: sessionSite(redisStore, true), load: sessionLoad("session-redis+ratelimit"), wantStatus: 200, ready: login},
+	{name: refSession, site: refSite([]string{"Cookie"}, sessionIdentity), load: refSessionLoad, wantStatus: 200},
+	{name: "session-mem", site: sessionSite("store memory", false), load: sessionLoad("session-mem"), wantStatus: 200, ready: login, ref: refSession},
+	{name: "session-redis", site: sessionSite(redisStore, false), load: sessionLoad("session-redis"), wantStatus: 200, ready: login, ref: refSession},
+	{name: "session-redis+ratelimit", site: sessionSite(redisStore, true), load: sessionLoad("session-redis+ratelimit"), wantStatus: 200, ready: login, ref: refSession},
+	{
+		name:       refAnonymous,
+		site:       refSite(nil, anonymousIdentity),
+		load:       func(url string, env *benchEnv) load { return load{url: url} },
+		wantStatus: 200,
+	},
+	{name: "anonymous", site: anonymousSite(false), load: func(url string, env *benchEnv) load { return load{url: url} }, wantStatus: 200, ref: refAnonymous},
+	{name: "anonymous+zone", site: anonymousSite(true), load: func(url string, env *benchEnv) load { return load{url: url} }, wantStatus: 200, ref: refAnonymous},
 	{
 		name: "deny",
 		site: func(port int, env *benchEnv) string {
@@ -213,6 +243,7 @@ var scenarios = []scenario{
 		},
 		load:       func(url string, env *benchEnv) load { return load{url: url} },
 		wantStatus: 401,
+		ref:        "plain",
 	},
 	nginxScenarios[0],
 	nginxScenarios[1],

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -35,6 +36,19 @@ type instructionCount struct {
 	instructions int64
 	// requests wrk completed in the window.
 	requests int64
+	// ref is the reference row's name ("" for none).
+	ref string
+	// gcs is the garbage collections the gateway ran in the window
+	// (gctrace lines in its log), -1 when unknown.
+	gcs int64
+}
+
+// gcsPerThousand is the garbage collections per 1,000 requests.
+func (c instructionCount) gcsPerThousand() float64 {
+	if c.requests == 0 || c.gcs < 0 {
+		return 0
+	}
+	return float64(c.gcs) * 1000 / float64(c.requests)
 }
 
 // perRequest is the instructions per completed request.
@@ -115,6 +129,7 @@ func measureInstructions(bin, dir string, s scenario, env *benchEnv, o options) 
 	if err != nil {
 		return instructionCount{}, err
 	}
+	gcs0, gcErr := gcCount(p.log.Name())
 	if err := callgrindControl("-z", p.pid()); err != nil {
 		return instructionCount{}, err
 	}
@@ -130,49 +145,90 @@ func measureInstructions(bin, dir string, s scenario, env *benchEnv, o options) 
 	if err != nil {
 		return instructionCount{}, err
 	}
+	gcs1, gcErr1 := gcCount(p.log.Name())
+	gcs := gcs1 - gcs0
+	if gcErr != nil || gcErr1 != nil {
+		gcs = -1
+	}
 	if err := check(s, r); err != nil {
 		return instructionCount{}, err
 	}
 	if used := int64(l.tokensFrom+l.connections) + r.Requests; l.tokensFile != "" && used > int64(o.tokens) {
 		return instructionCount{}, fmt.Errorf("warm-up and window sent up to %d requests but there are only %d distinct tokens: raise -tokens", used, o.tokens)
 	}
-	return instructionCount{name: s.name, instructions: ir, requests: r.Requests}, nil
+	return instructionCount{name: s.name, instructions: ir, requests: r.Requests, ref: s.ref, gcs: gcs}, nil
 }
 
 // instructionsHeader says how the instruction counts were made.
 func instructionsHeader(o options) string {
 	return fmt.Sprintf("Instructions per request, %s. Machine: %s, %s. One gateway process per configuration under callgrind "+
-		"(GODEBUG=asyncpreemptoff=1, GOMAXPROCS=1), wrk %d thread, %d connections, a %s window after %s warm-up. Counted: the user-space instructions "+
+		"(GODEBUG=asyncpreemptoff=1,gctrace=1,cpu.rdtscp=off, GOMAXPROCS=1), wrk %d thread, %d connections, a %s window after %s warm-up. Counted: the user-space instructions "+
 		"(callgrind's Ir) the gateway process executed between zeroing and dumping callgrind's counters, divided by the requests wrk "+
-		"completed in the window; kernel time is not counted. Ratios against plain Caddy `reverse_proxy`.\n\n",
+		"completed in the window; kernel time is not counted. Ratios against plain Caddy `reverse_proxy`; own cost against the row's reference "+
+		"in the same run; garbage collections counted from the gateway's gctrace lines in the window.\n\n",
 		time.Now().UTC().Format("2006-01-02"), machine(), valgrindVersion(), instructionsThreads, instructionsConnections, o.window, instructionsWarmup)
 }
 
 // instructionsTable renders the counts as a markdown table with ratios to
-// plain, and a note under it when the reference row is there.
+// plain, each gateway row's own cost (its instructions per request minus
+// its reference row's), the garbage collections per 1,000 requests, and
+// notes under it for the reference rows.
 func instructionsTable(counts []instructionCount) string {
-	var plain float64
+	per := map[string]float64{}
 	for _, c := range counts {
-		if c.name == "plain" {
-			plain = c.perRequest()
-		}
+		per[c.name] = c.perRequest()
 	}
+	plain := per["plain"]
 	var b strings.Builder
-	b.WriteString("| configuration | instructions/req (gateway, user space) | × plain | requests measured |\n")
-	b.WriteString("|---|---:|---:|---:|\n")
-	reference := false
+	b.WriteString("| configuration | instructions/req (gateway, user space) | × plain | reference | own cost instructions/req | GCs per 1,000 req | requests measured |\n")
+	b.WriteString("|---|---:|---:|---|---:|---:|---:|\n")
 	for _, c := range counts {
 		ratio := "–"
 		if plain > 0 {
 			ratio = fmt.Sprintf("%.2f", c.perRequest()/plain)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", c.name, thousands(int64(c.perRequest()+0.5)), ratio, thousands(c.requests))
-		reference = reference || c.name == referenceScenario
+		ref, own := "–", "–"
+		if r, ok := per[c.ref]; ok && c.ref != "" {
+			ref, own = c.ref, signedThousands(int64(math.Round(c.perRequest()-r)))
+		}
+		gcs := "–"
+		if c.gcs >= 0 {
+			gcs = fmt.Sprintf("%.2f", c.gcsPerThousand())
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s |\n", c.name, thousands(int64(c.perRequest()+0.5)), ratio, ref, own, gcs, thousands(c.requests))
 	}
-	if reference {
-		b.WriteString("\n" + referenceNote)
-	}
+	b.WriteString(notes(func(yield func(string) bool) {
+		for _, c := range counts {
+			if !yield(c.name) {
+				return
+			}
+		}
+	}))
 	return b.String()
+}
+
+// signedThousands is thousands with a leading '+' for a positive n.
+func signedThousands(n int64) string {
+	if n > 0 {
+		return "+" + thousands(n)
+	}
+	return thousands(n)
+}
+
+// gcCount counts the garbage collections a gateway logged (GODEBUG
+// gctrace=1 writes one line `gc N @…` per collection to its stderr).
+func gcCount(logPath string) (int64, error) {
+	raw, err := os.ReadFile(logPath)
+	if err != nil {
+		return 0, fmt.Errorf("reading %s: %w", logPath, err)
+	}
+	var n int64
+	for _, line := range strings.Split(string(raw), "\n") {
+		if strings.HasPrefix(line, "gc ") && strings.Contains(line, " @") {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // thousands formats n with commas between groups of three digits.

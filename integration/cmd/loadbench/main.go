@@ -101,11 +101,21 @@ func run(o options) error {
 }
 
 // choose returns the scenarios named in only (comma-separated; all when
-// empty), plain always among them, in report order.
+// empty), plain and the reference row of each chosen row always among
+// them, in report order.
 func choose(only string) []scenario {
+	named := func(name string) bool {
+		return name == "plain" || only == "" || strings.Contains(","+only+",", ","+name+",")
+	}
+	refs := map[string]bool{}
+	for _, s := range scenarios {
+		if named(s.name) && s.ref != "" {
+			refs[s.ref] = true
+		}
+	}
 	var chosen []scenario
 	for _, s := range scenarios {
-		if s.name == "plain" || only == "" || strings.Contains(","+only+",", ","+s.name+",") {
+		if named(s.name) || refs[s.name] {
 			chosen = append(chosen, s)
 		}
 	}

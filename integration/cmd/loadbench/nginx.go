@@ -35,6 +35,7 @@ var nginxScenarios = []scenario{
 			return load{url: url, headers: map[string]string{"Authorization": "Bearer " + env.apiKey}}
 		},
 		wantStatus: 200,
+		ref:        "nginx",
 	},
 }
 

@@ -16,11 +16,17 @@ import (
 	"gonum.org/v1/plot/vg"
 )
 
-// row is one configuration's medians over rounds, and ratios to plain.
+// row is one configuration's medians over rounds, and ratios to plain
+// and to its reference row.
 type row struct {
 	name                         string
 	rps, p50, p99, cpu, rss      float64
 	rpsRatio, cpuRatio, p99Added float64
+	// ref is the reference row's name ("" for none); refRatio the median
+	// of throughput / the reference's in the same round, ownCPU the
+	// median of CPU µs/req − the reference's in the same round.
+	ref              string
+	refRatio, ownCPU float64
 }
 
 // median returns the middle value of v (the mean of the two middle
@@ -38,27 +44,37 @@ func median(v []float64) float64 {
 }
 
 // summarize computes, per configuration, the median over rounds of each
-// figure and of its ratio to plain in the same round.
+// figure, of its ratio to plain and of its difference to its reference
+// row in the same round.
 func summarize(chosen []scenario, ms []measurement) []row {
-	plain := map[int]measurement{}
+	type key struct {
+		name  string
+		round int
+	}
+	byRound := map[key]measurement{}
 	for _, m := range ms {
-		if m.name == "plain" {
-			plain[m.round] = m
-		}
+		byRound[key{m.name, m.round}] = m
 	}
 	var rows []row
 	for _, s := range chosen {
-		var rps, p50, p99, cpu, rss, rr, cr, pa []float64
+		var rps, p50, p99, cpu, rss, rr, cr, pa, fr, oc []float64
 		for _, m := range ms {
 			if m.name != s.name {
 				continue
 			}
-			b := plain[m.round]
+			b := byRound[key{"plain", m.round}]
 			rps, p50, p99, cpu, rss = append(rps, m.rps), append(p50, m.p50ms), append(p99, m.p99ms), append(cpu, m.cpuUS), append(rss, m.rssMB)
 			rr, cr, pa = append(rr, m.rps/b.rps), append(cr, m.cpuUS/b.cpuUS), append(pa, m.p99ms-b.p99ms)
+			if ref, ok := byRound[key{s.ref, m.round}]; ok && s.ref != "" {
+				fr, oc = append(fr, m.rps/ref.rps), append(oc, m.cpuUS-ref.cpuUS)
+			}
 		}
-		rows = append(rows, row{name: s.name, rps: median(rps), p50: median(p50), p99: median(p99), cpu: median(cpu), rss: median(rss),
-			rpsRatio: median(rr), cpuRatio: median(cr), p99Added: median(pa)})
+		r := row{name: s.name, rps: median(rps), p50: median(p50), p99: median(p99), cpu: median(cpu), rss: median(rss),
+			rpsRatio: median(rr), cpuRatio: median(cr), p99Added: median(pa)}
+		if len(fr) > 0 {
+			r.ref, r.refRatio, r.ownCPU = s.ref, median(fr), median(oc)
+		}
+		rows = append(rows, r)
 	}
 	return rows
 }
@@ -78,17 +94,23 @@ func markdown(rows []row, o options) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Load benchmark, %s. Machine: %s. wrk %d threads, %d connections, %s windows after %s warm-up, %d interleaved rounds; medians over rounds, ratios against plain Caddy `reverse_proxy` in the same round.\n\n",
 		time.Now().UTC().Format("2006-01-02"), machine(), o.threads, o.conns, o.duration, o.warmup, o.rounds)
-	b.WriteString("| configuration | req/s | × plain | p50 ms | p99 ms | p99 added ms | gateway CPU µs/req | CPU × plain | peak RSS MiB |\n")
-	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("| configuration | req/s | × plain | p50 ms | p99 ms | p99 added ms | gateway CPU µs/req | CPU × plain | peak RSS MiB | reference | × reference | own CPU µs/req |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|\n")
 	for _, r := range rows {
-		fmt.Fprintf(&b, "| %s | %.0f | %.2f | %.2f | %.2f | %+.2f | %.1f | %.2f | %.0f |\n",
-			r.name, r.rps, r.rpsRatio, r.p50, r.p99, r.p99Added, r.cpu, r.cpuRatio, r.rss)
-	}
-	for _, r := range rows {
-		if r.name == referenceScenario {
-			b.WriteString("\n" + referenceNote)
+		ref, ratio, own := "–", "–", "–"
+		if r.ref != "" {
+			ref, ratio, own = r.ref, fmt.Sprintf("%.2f", r.refRatio), fmt.Sprintf("%+.1f", r.ownCPU)
 		}
+		fmt.Fprintf(&b, "| %s | %.0f | %.2f | %.2f | %.2f | %+.2f | %.1f | %.2f | %.0f | %s | %s | %s |\n",
+			r.name, r.rps, r.rpsRatio, r.p50, r.p99, r.p99Added, r.cpu, r.cpuRatio, r.rss, ref, ratio, own)
 	}
+	b.WriteString(notes(func(yield func(string) bool) {
+		for _, r := range rows {
+			if !yield(r.name) {
+				return
+			}
+		}
+	}))
 	return b.String()
 }
 
@@ -105,7 +127,7 @@ func chart(rows []row, path string) error {
 		// The first row is drawn on top.
 		j := len(rows) - 1 - i
 		vals[j], names[j] = r.rpsRatio, fmt.Sprintf("%s (%.2f×)", r.name, r.rpsRatio)
-		if r.name == referenceScenario {
+		if r.name != "plain" && isReference(r.name) {
 			names[j] = fmt.Sprintf("%s (reference, %.2f×)", r.name, r.rpsRatio)
 		}
 	}
