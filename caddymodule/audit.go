@@ -71,6 +71,9 @@ func (e *eventFields) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	if e.Calls > 0 {
 		enc.AddInt("rpc_calls", e.Calls)
 	}
+	str("client_id", e.ClientID)
+	str("resource", e.Resource)
+	str("grant_id_hash", e.GrantIDHash)
 	if e.UpstreamStatus > 0 {
 		enc.AddInt("upstream_status", e.UpstreamStatus)
 		enc.AddInt64("upstream_ms", e.UpstreamMS)

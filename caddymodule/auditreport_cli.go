@@ -27,8 +27,9 @@ they are skipped and counted), and prints:
   - decisions by result and reason, and every event by kind and result;
   - the subjects denied most often, with their reasons;
   - the API keys reported as expiring (api_key_expiring events);
-  - the client addresses throttled most: locked out after wrong keys or
-    bad tokens, or refused by a rate limit.
+  - the client addresses refused most while locked out (after wrong
+    keys or bad tokens) or by a rate limit, and how often each was
+    locked out.
 
 FILE may be - for standard input. --since limits the report to events
 of the last duration (24h, 7d), as of --now (an RFC 3339 time; default:

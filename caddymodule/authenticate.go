@@ -26,7 +26,7 @@ func (h *Handler) authenticate(r *http.Request, cred credential.Credential, clie
 	if ok {
 		return h.effective(p), nil
 	}
-	h.noteFailure(r.Context(), cred.Kind, clientIP, reason)
+	h.noteFailure(r, cred.Kind, clientIP, reason)
 	if h.resource != nil && c.status == http.StatusUnauthorized {
 		c.scopes = h.scopesWithoutPrincipal(each)
 	}

@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/prometheus/client_golang/prometheus"
-	"go.uber.org/zap"
 
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/audit"
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/authserver"
@@ -46,7 +44,8 @@ type asEvent struct {
 	grant    string // grant id, logged as a hash
 }
 
-// emitAS writes an authorization-server audit event and counts it.
+// emitAS writes an authorization-server audit event (through the app's
+// emit, so alerts see it too) and counts it.
 func (h *Handler) emitAS(r *http.Request, rid string, e asEvent) {
 	as := h.app.authServer
 	reason := e.reason
@@ -54,29 +53,13 @@ func (h *Handler) emitAS(r *http.Request, rid string, e asEvent) {
 		reason = "ok"
 	}
 	as.metrics.events.WithLabelValues(string(e.kind), string(e.result), reason).Inc()
-	c := h.app.audit.Check(zap.InfoLevel, string(e.kind))
-	if c == nil {
-		return
-	}
-	ip, _ := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string)
-	fields := []zap.Field{zap.String("event", string(e.kind)), zap.String("result", string(e.result)), zap.String("reason", reason),
-		zap.String("request_id", rid), zap.String("client_ip", ip), zap.String("user_agent", audit.CleanUserAgent(r.UserAgent()))}
-	str := func(k, v string) {
-		if v != "" {
-			fields = append(fields, zap.String(k, v))
-		}
-	}
-	str("subject", e.subject)
+	ev := requestEvent(r, e.kind, rid, h.Route)
+	ev.Result, ev.Reason, ev.Subject, ev.GrantedScopes = e.result, reason, e.subject, e.scopes
 	if e.subject != "" {
-		str("issuer", as.cfg.Issuer)
+		ev.Issuer = as.cfg.Issuer
 	}
-	str("client_id", audit.CleanUserAgent(e.clientID))
-	str("resource", e.resource)
-	str("grant_id_hash", authserver.HashRef(e.grant))
-	if len(e.scopes) > 0 {
-		fields = append(fields, zap.Strings("granted_scopes", e.scopes))
-	}
-	c.Write(fields...)
+	ev.ClientID, ev.Resource, ev.GrantIDHash = audit.CleanUserAgent(e.clientID), e.resource, authserver.HashRef(e.grant)
+	h.app.emit(ev, audit.AllowAll)
 }
 
 // authServerMetrics counts the authorization server's events.

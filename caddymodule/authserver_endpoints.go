@@ -210,7 +210,7 @@ func (h *Handler) redirectToClient(w http.ResponseWriter, r *http.Request, redir
 // comes back here; with a remembered consent a code is issued at once,
 // else the consent page is shown.
 func (h *Handler) serveAuthorize(w http.ResponseWriter, r *http.Request, rid string) {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+	if r.Method != http.MethodGet { // not even HEAD: it would issue a code
 		writeHTMLError(w, h.app.pages, rid, http.StatusMethodNotAllowed, "Use GET.")
 		return
 	}

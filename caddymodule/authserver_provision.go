@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
+	"slices"
 	"sync"
 
 	"github.com/caddyserver/caddy/v2"
@@ -65,6 +65,7 @@ func (as *authServer) jwtIssuer(prefix string) jwtauth.Config {
 	for uri := range as.resources {
 		auds = append(auds, uri)
 	}
+	slices.Sort(auds) // a stable order: the verifier pool's key depends on it
 	return jwtauth.Config{Issuer: as.cfg.Issuer, JWKSURL: as.jwksURL(prefix), Audiences: auds,
 		Algorithms: []string{"ES256"}, RequireAccessTokenType: true}
 }
@@ -102,10 +103,4 @@ func (t localKeysTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		Body:          io.NopCloser(bytes.NewReader(raw)),
 		ContentLength: int64(len(raw)), Request: r,
 	}, nil
-}
-
-// isAuthServerPath reports whether p is one of the server's endpoints
-// under prefix.
-func isAuthServerPath(prefix, p string) bool {
-	return strings.HasPrefix(p, prefix+authServerPath)
 }

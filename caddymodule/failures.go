@@ -2,12 +2,14 @@ package caddymodule
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 
+	"github.com/portcullis-auth/portcullis/caddymodule/internal/audit"
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/credential"
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/jwtauth"
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/lockout"
@@ -181,23 +183,46 @@ func (h *Handler) lockedOut(ctx context.Context, kind credential.Kind, clientIP 
 	if err == nil {
 		return nil
 	}
-	reason := reasonTokenThrottled
-	if kind == credential.APIKey {
-		reason = reasonAPIKeyThrottled
-	}
+	reason := throttledReason(kind)
 	retry := time.Second
-	if le, ok := err.(*lockout.LockedError); ok {
+	var le *lockout.LockedError
+	if errors.As(err, &le) {
 		retry = le.RetryAfter
 	}
 	return refuse(reason, challenge{status: http.StatusTooManyRequests, code: "invalid_request",
 		description: "too many failed attempts from this address; try again later", retryAfter: retry})
 }
 
+// kindLockoutStarted is the audit event written when a failure locks
+// its address out; its reason is the throttled reason of the credential
+// that failed (api_key_throttled or token_throttled).
+const kindLockoutStarted audit.Kind = "lockout_started"
+
+// throttledReason is the reason of a refusal, for a credential of kind,
+// of a locked-out address.
+func throttledReason(kind credential.Kind) policy.Reason {
+	if kind == credential.APIKey {
+		return reasonAPIKeyThrottled
+	}
+	return reasonTokenThrottled
+}
+
 // noteFailure counts a failed check of a credential of kind from
-// clientIP when its reason is one guessing or forging produces.
-func (h *Handler) noteFailure(ctx context.Context, kind credential.Kind, clientIP string, reason policy.Reason) {
-	if f := h.app.failures; f.guards(kind) && countsAsFailure(kind, reason) {
-		f.g.Fail(ctx, clientIP)
+// clientIP when its reason is one guessing or forging produces, and
+// writes a lockout_started event when it locks the address out.
+func (h *Handler) noteFailure(r *http.Request, kind credential.Kind, clientIP string, reason policy.Reason) {
+	f := h.app.failures
+	if !f.guards(kind) || !countsAsFailure(kind, reason) {
+		return
+	}
+	if st := f.g.Fail(r.Context(), clientIP); st.Started {
+		rid := ""
+		if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+			rid, _ = repl.GetString("http.auth.request_id")
+		}
+		ev := requestEvent(r, kindLockoutStarted, rid, h.Route)
+		ev.Result, ev.Reason = audit.Deny, string(throttledReason(kind))
+		h.app.emit(ev, audit.AllowAll)
 	}
 }
 

@@ -30,7 +30,8 @@ func withFailures(t *testing.T, h *Handler, cfg *FailuresConfig, clock *fakecloc
 }
 
 // TestFailuresLockout: with a failures block, bad bearer tokens and
-// wrong keys count alike; a locked-out address gets 429 with
+// wrong keys count alike; the failure that locks the address out writes
+// a lockout_started event; a locked-out address gets 429 with
 // Retry-After and a request id whatever it presents (reason
 // api_key_throttled or token_throttled); progressive lockouts double.
 func TestFailuresLockout(t *testing.T) {
@@ -52,15 +53,15 @@ func TestFailuresLockout(t *testing.T) {
 	if w, _ := serve(t, h, "GET", bearer("not.a.jwt")); w.Code != 429 {
 		t.Fatalf("a token from the locked-out address: %d", w.Code)
 	}
-	reasons := func() []string {
-		var out []string
-		for _, e := range logs.All() {
-			out = append(out, e.ContextMap()["reason"].(string))
-		}
-		return out
+	var events []string
+	for _, e := range logs.All() {
+		m := e.ContextMap()
+		events = append(events, m["event"].(string)+":"+m["reason"].(string))
 	}
-	if got := strings.Join(reasons()[3:], " "); got != "api_key_throttled token_throttled" {
-		t.Fatalf("reasons while locked out: %s", got)
+	want := "decision:invalid_credentials decision:invalid_credentials lockout_started:token_throttled decision:invalid_credentials " +
+		"decision:api_key_throttled decision:token_throttled"
+	if got := strings.Join(events, " "); got != want {
+		t.Fatalf("audit events\n  %s\nwant\n  %s", got, want)
 	}
 	clock.Advance(2 * time.Second)
 	if w, _ := serve(t, h, "GET", bearer(k.key)); w.Code != 200 {

@@ -2,9 +2,11 @@ package caddymodule
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -24,6 +26,13 @@ func init() {
 // included). A log line then costs a copy into memory on the request
 // path instead of a write system call; made for the `portcullis.audit`
 // logger, which writes one line per decision.
+//
+// Caddy keeps one open writer per configuration (WriterKey) across
+// reloads, and does not close log writers when a configuration is
+// unloaded (Caddy 2.11: openLogs registers its close on a copy of the
+// context); so Cleanup, which Caddy does call on every unload (reload
+// and stop, after the servers have finished their requests), writes the
+// pending batch of its writer.
 //
 // A graceful stop loses nothing. A crash (SIGKILL, power loss) loses the
 // lines not yet written: at most FlushInterval's worth, and never more
@@ -84,6 +93,20 @@ func (bw *BufferedWriter) Provision(ctx caddy.Context) error {
 	return nil
 }
 
+// Cleanup writes the pending batch of this configuration's writer: on a
+// reload (the next configuration may keep using the writer) and on
+// stop. It leaves the writer open.
+func (bw *BufferedWriter) Cleanup() error {
+	w := openBatches.get(bw.WriterKey())
+	if w == nil {
+		return nil
+	}
+	if err := w.Flush(); err != nil && !errors.Is(err, logbatch.ErrClosed) {
+		return fmt.Errorf("portcullis_buffered: writing the batch: %w", err)
+	}
+	return nil
+}
+
 // Validate checks the interval and size.
 func (bw *BufferedWriter) Validate() error {
 	if err := bw.config().Validate(); err != nil {
@@ -127,7 +150,40 @@ func (bw *BufferedWriter) OpenWriter() (io.WriteCloser, error) {
 		_ = out.Close()
 		return nil, fmt.Errorf("portcullis_buffered: %w", err)
 	}
-	return &batchedWriteCloser{Writer: b, out: out}, nil
+	w := &batchedWriteCloser{Writer: b, out: out, key: bw.WriterKey()}
+	openBatches.put(w)
+	return w, nil
+}
+
+// openBatches are the open writers by WriterKey, for Cleanup (Caddy
+// holds the writers; the configuration that opened one may be gone).
+var openBatches = batchRegistry{m: map[string]*batchedWriteCloser{}}
+
+// batchRegistry maps writer keys to open writers.
+type batchRegistry struct {
+	mu sync.Mutex
+	m  map[string]*batchedWriteCloser
+}
+
+func (r *batchRegistry) get(key string) *batchedWriteCloser {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.m[key]
+}
+
+func (r *batchRegistry) put(w *batchedWriteCloser) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.m[w.key] = w
+}
+
+// remove forgets w, unless another writer took its key since.
+func (r *batchRegistry) remove(w *batchedWriteCloser) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.m[w.key] == w {
+		delete(r.m, w.key)
+	}
 }
 
 // batchedWriteCloser batches into out; Close writes what is left, then
@@ -135,10 +191,12 @@ func (bw *BufferedWriter) OpenWriter() (io.WriteCloser, error) {
 type batchedWriteCloser struct {
 	*logbatch.Writer
 	out io.WriteCloser
+	key string
 }
 
 // Close flushes the batch and closes the underlying writer.
 func (w *batchedWriteCloser) Close() error {
+	openBatches.remove(w)
 	ferr := w.Writer.Close()
 	cerr := w.out.Close()
 	if ferr != nil {
@@ -153,6 +211,7 @@ func (w *batchedWriteCloser) Close() error {
 // Interface guards
 var (
 	_ caddy.Provisioner  = (*BufferedWriter)(nil)
+	_ caddy.CleanerUpper = (*BufferedWriter)(nil)
 	_ caddy.Validator    = (*BufferedWriter)(nil)
 	_ caddy.WriterOpener = (*BufferedWriter)(nil)
 )

@@ -119,6 +119,49 @@ func TestBufferedWriterToFile(t *testing.T) {
 	}
 }
 
+// TestBufferedWriterCleanupFlushes checks that unloading a configuration
+// (Cleanup, which Caddy calls on reload and stop) writes the batch of the
+// writer its key names, even from another instance of the same
+// configuration (a reload keeps the writer), and leaves it open.
+func TestBufferedWriterCleanupFlushes(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "audit.log")
+	raw := `{"flush_interval":60000000000,"writer":{"output":"file","filename":"` + path + `"}}`
+	opened := provisionedWriter(t, raw)
+	w, err := opened.OpenWriter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	_, _ = w.Write([]byte("one\n"))
+	reloaded := provisionedWriter(t, raw) // the next configuration: Caddy does not open it again
+	if err := opened.Cleanup(); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(path); string(got) != "one\n" {
+		t.Fatalf("after the old configuration's Cleanup: %q", got)
+	}
+	_, _ = w.Write([]byte("two\n"))
+	if err := reloaded.Cleanup(); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(path); string(got) != "one\ntwo\n" {
+		t.Fatalf("after the new configuration's Cleanup: %q", got)
+	}
+	if _, err := w.Write([]byte("three\n")); err != nil {
+		t.Fatalf("writer closed by Cleanup: %v", err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if openBatches.get(opened.WriterKey()) != nil {
+		t.Fatal("a closed writer is still registered")
+	}
+	if err := reloaded.Cleanup(); err != nil {
+		t.Fatalf("Cleanup after Close: %v", err)
+	}
+}
+
 func TestBufferedWriterDefaultsAndBounds(t *testing.T) {
 	t.Parallel()
 	bw := provisionedWriter(t, `{}`)

@@ -188,8 +188,8 @@ func (a *App) compileUpstreamOAuth() error {
 			return fmt.Errorf("upstream_oauth: provider %s is declared twice", u.Name)
 		}
 		seen[u.Name] = true
-		if a.Session == nil {
-			return fmt.Errorf("upstream_oauth %s: users connect providers from a browser session: configure a session block with keys and a login provider", u.Name)
+		if cfgs, _ := a.oidcConfigs(); a.Session == nil || len(cfgs) == 0 {
+			return fmt.Errorf("upstream_oauth %s: users connect providers from a browser session: configure a session block with keys and an oidc login provider", u.Name)
 		}
 	}
 	return nil

@@ -380,8 +380,10 @@ func (h *Handler) serveDisconnect(w http.ResponseWriter, r *http.Request, rid st
 	http.Redirect(w, r, h.app.endpointPrefix+"connections", http.StatusSeeOther)
 }
 
-// revokeUpstream revokes a removed connection's tokens (the refresh
-// token, which ends the grant, and the access token), best effort, and
+// revokeUpstream revokes a removed connection's tokens (the access
+// token, then the refresh token, which ends the grant; revoking the
+// refresh token first would often end the access token with it, and the
+// second request would find nothing live), best effort, and
 // returns the audit reason: revoked, revocation_failed, or
 // revocation_unsupported.
 func (h *Handler) revokeUpstream(r *http.Request, up *upstreamProvider, c *vault.Connection) string {
@@ -391,7 +393,7 @@ func (h *Handler) revokeUpstream(r *http.Request, up *upstreamProvider, c *vault
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), vault.DefaultHTTPTimeout)
 	defer cancel()
 	reason := "revoked"
-	for _, t := range []struct{ token, hint string }{{c.RefreshToken, "refresh_token"}, {c.AccessToken, "access_token"}} {
+	for _, t := range []struct{ token, hint string }{{c.AccessToken, "access_token"}, {c.RefreshToken, "refresh_token"}} {
 		if t.token == "" {
 			continue
 		}

@@ -68,15 +68,23 @@ func (h *Handler) injectUpstream(r *http.Request, p principal.Principal, ev audi
 }
 
 // vaultSubject is the user a principal's connections belong to: a
-// browser session's (namespaced) subject, or the same user's for a JWT
-// from one of the login providers' issuers. API keys and other issuers'
-// JWTs have none.
+// browser session's (namespaced) subject; the same subject for an access
+// token the gateway's own authorization server issued (it signs the
+// session's subject, so an MCP client acts for the user who connected);
+// the same user's for a JWT from one of the login providers' issuers.
+// API keys and other issuers' JWTs have none.
 func (a *App) vaultSubject(p principal.Principal) (string, bool) {
 	switch p.Method {
 	case principal.MethodSession:
 		return p.Subject, p.Subject != ""
 	case principal.MethodJWT:
-		if a.sso == nil || p.Issuer == "" {
+		if p.Issuer == "" {
+			return "", false
+		}
+		if a.authServer != nil && p.Issuer == a.authServer.cfg.Issuer {
+			return p.Subject, p.Subject != ""
+		}
+		if a.sso == nil {
 			return "", false
 		}
 		for _, lp := range a.sso.list {

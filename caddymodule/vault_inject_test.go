@@ -24,6 +24,7 @@ func newVaultApp(t *testing.T, tokenURL string) *App {
 	t.Helper()
 	app := &App{
 		Session: &SessionConfig{Keys: []string{"vault-adapter-test-key-0123456789abcdef"}},
+		OIDC:    &OIDCConfig{Issuer: "https://idp.example", ClientID: "gw", RedirectURL: "https://gw.test/.portcullis/callback"},
 		UpstreamOAuth: []*UpstreamOAuthConfig{{
 			Name: "github", Label: "GitHub", ClientID: "gh", ClientSecret: "gh-secret",
 			AuthorizationEndpoint: "https://github.example/authorize", TokenEndpoint: tokenURL,
@@ -285,5 +286,90 @@ func TestVaultCSRF(t *testing.T) {
 	tok := uv.csrfToken("session-a")
 	if !uv.csrfValid("session-a", tok) || uv.csrfValid("session-b", tok) || uv.csrfValid("session-a", "") || uv.csrfValid("session-a", tok+"x") {
 		t.Fatal("csrf tokens are not bound to their session")
+	}
+}
+
+func TestUpstreamOAuthNeedsLogin(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name string
+		app  App
+	}{
+		{"no session", App{}},
+		{"no login provider", App{Session: &SessionConfig{Keys: []string{"vault-adapter-test-key-0123456789abcdef"}}}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			app := c.app
+			app.UpstreamOAuth = []*UpstreamOAuthConfig{{Name: "github", ClientID: "gh", AuthorizationEndpoint: "https://github.example/a", TokenEndpoint: "https://github.example/t"}}
+			if err := app.compile(); err == nil || !strings.Contains(err.Error(), "oidc login provider") {
+				t.Fatalf("compile = %v", err)
+			}
+		})
+	}
+}
+
+func TestUpstreamOAuthCheck(t *testing.T) {
+	t.Parallel()
+	off := false
+	ok := func() UpstreamOAuthConfig {
+		return UpstreamOAuthConfig{Name: "github", ClientID: "gh", AuthorizationEndpoint: "https://github.example/a", TokenEndpoint: "https://github.example/t"}
+	}
+	for _, c := range []struct {
+		name string
+		edit func(u *UpstreamOAuthConfig)
+		want string
+	}{
+		{"no name", func(u *UpstreamOAuthConfig) { u.Name = "" }, "a name is required"},
+		{"bad name", func(u *UpstreamOAuthConfig) { u.Name = "git/hub" }, "letters, digits"},
+		{"no client id", func(u *UpstreamOAuthConfig) { u.ClientID = "" }, "client_id is required"},
+		{"no token endpoint", func(u *UpstreamOAuthConfig) { u.TokenEndpoint = "" }, "token_endpoint are required"},
+		{"plain http", func(u *UpstreamOAuthConfig) { u.TokenEndpoint = "http://github.example/t" }, "plain http"},
+		{"revocation plain http", func(u *UpstreamOAuthConfig) { u.RevocationEndpoint = "http://github.example/r" }, "plain http"},
+		{"reserved auth param", func(u *UpstreamOAuthConfig) { u.AuthParams = map[string]string{"Redirect_URI": "x"} }, "set by the protocol"},
+		{"bad scope", func(u *UpstreamOAuthConfig) { u.Scopes = []string{"a\"b"} }, "scope"},
+		{"public client without pkce", func(u *UpstreamOAuthConfig) { u.PKCE = &off }, "needs pkce"},
+		{"client auth", func(u *UpstreamOAuthConfig) { u.ClientAuth = "jwt" }, "basic or post"},
+		{"redirect elsewhere", func(u *UpstreamOAuthConfig) { u.RedirectURL = "https://app.example/cb" }, "must end in /connect/github/callback"},
+		{"redirect with query", func(u *UpstreamOAuthConfig) { u.RedirectURL = "https://app.example/.portcullis/connect/github/callback?x=1" }, "without a query"},
+		{"redirect over http", func(u *UpstreamOAuthConfig) { u.RedirectURL = "http://app.example/.portcullis/connect/github/callback" }, "https"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			u := ok()
+			c.edit(&u)
+			if err := u.check(false); err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("check = %v, want %q", err, c.want)
+			}
+		})
+	}
+	u := ok()
+	u.RedirectURL = "http://127.0.0.1:8080/.portcullis/connect/github/callback"
+	if err := u.check(false); err != nil {
+		t.Fatalf("loopback http redirect: %v", err)
+	}
+}
+
+// TestVaultSubject: whose connections a principal uses.
+func TestVaultSubject(t *testing.T) {
+	t.Parallel()
+	app := newVaultApp(t, "https://github.example/token")
+	app.authServer = &authServer{cfg: AuthorizationServerConfig{Issuer: "https://gw.example"}}
+	for _, c := range []struct {
+		name string
+		p    principal.Principal
+		want string // "" : none
+	}{
+		{"session", principal.Principal{Method: principal.MethodSession, Subject: "staff:alice"}, "staff:alice"},
+		{"token of the gateway's authorization server", principal.Principal{Method: principal.MethodJWT, Issuer: "https://gw.example", Subject: "staff:alice"}, "staff:alice"},
+		{"jwt of another issuer", principal.Principal{Method: principal.MethodJWT, Issuer: "https://other.example", Subject: "staff:alice"}, ""},
+		{"jwt without issuer", principal.Principal{Method: principal.MethodJWT, Subject: "staff:alice"}, ""},
+		{"api key", principal.Principal{Method: principal.MethodAPIKey, Subject: "staff:alice"}, ""},
+		{"empty subject", principal.Principal{Method: principal.MethodSession}, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got, ok := app.vaultSubject(c.p)
+			if got != c.want && ok || ok != (c.want != "") {
+				t.Fatalf("vaultSubject = %q, %v; want %q", got, ok, c.want)
+			}
+		})
 	}
 }

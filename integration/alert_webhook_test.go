@@ -11,6 +11,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -176,6 +178,9 @@ type alertConf struct {
 	// webhook, when set, adds an alert block with these events and extra
 	// lines.
 	webhook, events, source, extra string
+	// secretFile holds the secret (a file, so `portcullis reload`, a
+	// process of its own, reads it too); empty: {env.ALERT_SECRET}.
+	secretFile string
 }
 
 func alertGateway(c alertConf) harness.Caddyfile {
@@ -192,14 +197,17 @@ func alertGateway(c alertConf) harness.Caddyfile {
 			redirect_url http://127.0.0.1:%d/.portcullis/callback
 		}`, c.issuer, ssoClientID, p.HTTP)
 		}
-		alert := ""
+		alert, secret := "", "{env.ALERT_SECRET}"
+		if c.secretFile != "" {
+			secret = "{file." + c.secretFile + "}"
+		}
 		if c.webhook != "" {
 			alert = fmt.Sprintf(`alert webhook %s {
 			events %s
-			secret {env.ALERT_SECRET}
+			secret %s
 			source %s
 			%s
-		}`, c.webhook, c.events, c.source, c.extra)
+		}`, c.webhook, c.events, secret, c.source, c.extra)
 		}
 		return fmt.Sprintf(`{
 	%s
@@ -280,9 +288,12 @@ func TestAlertWebhookSignedEvents(t *testing.T) {
 		}
 		expect(i, "dev.portcullis.login_failed", resp)
 	}
-	// Wrong keys until the address is throttled on replica 1.
-	throttled := 0
-	for n := 0; throttled < 2; n++ {
+	// Wrong keys until the address is throttled on replica 1: each
+	// refused key is a token_rejected alert; the failure that starts the
+	// lockout also raises the one api_key_throttled alert (with its
+	// request id); the 429s while it lasts raise none.
+	throttled, lockoutID, lastRefused := 0, "", ""
+	for n := 0; throttled < 3; n++ {
 		if n == 200 {
 			t.Fatal("200 wrong keys and no 429")
 		}
@@ -290,15 +301,19 @@ func TestAlertWebhookSignedEvents(t *testing.T) {
 		switch resp.StatusCode {
 		case 401:
 			expect(0, "dev.portcullis.token_rejected", resp)
+			lastRefused = resp.Header.Get("X-Request-Id")
 		case 429:
-			expect(0, "dev.portcullis.api_key_throttled", resp)
+			if throttled == 0 {
+				lockoutID = lastRefused
+				want["urn:portcullis:replica-1"]["dev.portcullis.api_key_throttled"]++
+			}
 			throttled++
 		default:
 			t.Fatalf("wrong key: %d", resp.StatusCode)
 		}
 	}
 
-	total := len(requestIDs)
+	total := len(requestIDs) + 1
 	alerts := rc.waitAlerts(t, total)
 	got := map[string]map[string]int{}
 	for _, a := range alerts {
@@ -306,8 +321,13 @@ func TestAlertWebhookSignedEvents(t *testing.T) {
 			got[a.Source] = map[string]int{}
 		}
 		got[a.Source][a.Type]++
-		if typ, ok := requestIDs[a.Data["request_id"].(string)]; !ok || typ != a.Type {
-			t.Errorf("alert %s for request %v, which called for %q", a.Type, a.Data["request_id"], typ)
+		id := a.Data["request_id"].(string)
+		if a.Type == "dev.portcullis.api_key_throttled" {
+			if id != lockoutID || a.Data["event"] != "lockout_started" || a.Data["reason"] != "api_key_throttled" {
+				t.Errorf("api_key_throttled alert %+v; want the lockout_started of request %s", a, lockoutID)
+			}
+		} else if typ, ok := requestIDs[id]; !ok || typ != a.Type {
+			t.Errorf("alert %s for request %v, which called for %q", a.Type, id, typ)
 		}
 		if a.SpecVersion != "1.0" || len(a.ID) != 32 || a.Time.IsZero() || a.Data["event"] == nil || a.Data["client_ip"] != "127.0.0.1" {
 			t.Errorf("alert %+v", a)
@@ -338,8 +358,12 @@ func TestAlertWebhookFlushOnReloadAndStop(t *testing.T) {
 	key, block := newKey(t, "--subject", "ci-bot", "--scopes", "orders:read")
 	up := harness.StartUpstream(t)
 	rc := startAlertReceiver(t, 0, false)
+	secretFile := filepath.Join(t.TempDir(), "alert-secret")
+	if err := os.WriteFile(secretFile, []byte(alertSecret), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	conf := func(source string) harness.Caddyfile {
-		return alertGateway(alertConf{store: "store memory", keyBlock: block, upstream: up.Addr, webhook: rc.URL(),
+		return alertGateway(alertConf{store: "store memory", keyBlock: block, upstream: up.Addr, webhook: rc.URL(), secretFile: secretFile,
 			events: "access_denied", source: source, extra: "flush_interval 1h\n\t\t\tbatch_size 1000\n\t\t\tshutdown_timeout 2s"})
 	}
 	gw := harness.StartGateway(t, conf("urn:portcullis:before-reload"), alertEnv...)

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -48,6 +49,7 @@ type asSetup struct {
 	cimdHits atomic.Int64
 	cimdName atomic.Value // string: client_name of the document
 	consents []string     // text of every consent page shown
+	env      []string     // the gateway's environment
 	mu       sync.Mutex
 }
 
@@ -59,11 +61,21 @@ const cimdPath = "/client.json"
 // deploy_* needs tools:admin, which nobody is granted, and /fresh (same
 // resource) needs a login of at most 1s ago.
 func asGateway(idpIssuer, upstream string) harness.Caddyfile {
+	return asGatewayWith(idpIssuer, upstream, "store memory", "")
+}
+
+// asGatewayWith is asGateway with a store line and, for a replica, the
+// public URL (issuer and resources) of the first gateway ("": its own).
+func asGatewayWith(idpIssuer, upstream, storeLine, public string) harness.Caddyfile {
 	return func(p harness.Ports) string {
+		base := public
+		if base == "" {
+			base = fmt.Sprintf("http://127.0.0.1:%d", p.HTTP)
+		}
 		return fmt.Sprintf(`{
 	%[3]s
 	portcullis {
-		store memory
+		%[6]s
 		session {
 			keys {env.SSO_SESSION_KEYS}
 			insecure_cookie
@@ -76,17 +88,17 @@ func asGateway(idpIssuer, upstream string) harness.Caddyfile {
 		}
 		scope tools:admin implies tools:read
 		grant tools:read to groups readers
-		resource http://127.0.0.1:%[1]d/mcp {
+		resource %[7]s/mcp {
 			authorization_servers self
 			scopes_supported tools:read tools:admin
 			name "Test tools"
 		}
-		resource http://127.0.0.1:%[1]d/other {
+		resource %[7]s/other {
 			authorization_servers self
 			scopes_supported tools:read
 		}
 		authorization_server {
-			issuer http://127.0.0.1:%[1]d
+			issuer %[7]s
 			access_token_lifetime 5m
 			allow_private_client_addresses
 		}
@@ -95,12 +107,12 @@ func asGateway(idpIssuer, upstream string) harness.Caddyfile {
 
 http://127.0.0.1:%[1]d {
 	portcullis /fresh* {
-		resource http://127.0.0.1:%[1]d/mcp
+		resource %[7]s/mcp
 		accept jwt
 		max_age 1s
 	}
 	portcullis {
-		resource http://127.0.0.1:%[1]d/mcp
+		resource %[7]s/mcp
 		accept jwt
 		require tools:read
 		require tools:admin tool deploy_*
@@ -108,12 +120,15 @@ http://127.0.0.1:%[1]d {
 	}
 	reverse_proxy %[2]s
 }
-`, p.HTTP, upstream, p.Global(), idpIssuer, ssoClientID)
+`, p.HTTP, upstream, p.Global(), idpIssuer, ssoClientID, storeLine, base)
 	}
 }
 
-// startAuthServer starts everything.
-func startAuthServer(t *testing.T) *asSetup {
+// startAuthServer starts everything, with the in-memory store.
+func startAuthServer(t *testing.T) *asSetup { return startAuthServerWith(t, "store memory") }
+
+// startAuthServerWith starts everything with the gateway's store line.
+func startAuthServerWith(t *testing.T, storeLine string) *asSetup {
 	t.Helper()
 	s := &asSetup{idp: oidcprovider.Start(t, oidcprovider.WithUsers(alice)), srv: mcpharness.StartServer(t, &mcp.StreamableHTTPOptions{Stateless: true})}
 	s.cimdName.Store("CIMD test client")
@@ -141,7 +156,8 @@ func startAuthServer(t *testing.T) *asSetup {
 	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.cimd.Certificate().Raw}), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s.gw = harness.StartGateway(t, asGateway(s.idp.Issuer(), s.srv.Addr), append(ssoEnv, "SSL_CERT_FILE="+ca)...)
+	s.env = append(slices.Clone(ssoEnv), "SSL_CERT_FILE="+ca)
+	s.gw = harness.StartGateway(t, asGatewayWith(s.idp.Issuer(), s.srv.Addr, storeLine, ""), s.env...)
 	registerGateway(s.idp, s.gw)
 	s.resource, s.other = s.gw.URL+"/mcp", s.gw.URL+"/other"
 	s.b = browser.New(t)
@@ -166,7 +182,9 @@ func (s *asSetup) fetch(ctx context.Context, args *auth.AuthorizationArgs) (*aut
 // authorizeInBrowser opens u and goes on (signing in, allowing when
 // allow, else denying) until the browser reaches the redirect URI, whose
 // query it returns; or, when the gateway shows an error page instead,
-// an error with the page's text.
+// an error with the page's text. It reads the page only once its URL
+// says which page it is, and waits for it to be shown (a page that is
+// still navigating cannot be queried).
 func (s *asSetup) authorizeInBrowser(u string, allow bool) (url.Values, error) {
 	s.b.Navigate(u)
 	hung := time.Now().Add(90 * time.Second) // a hung guard, not a bound
@@ -179,10 +197,15 @@ func (s *asSetup) authorizeInBrowser(u string, allow bool) (url.Values, error) {
 				return nil, err
 			}
 			return pu.Query(), nil
-		case strings.HasPrefix(cur, s.idp.Issuer()) && s.b.Has("#username"):
+		case strings.HasPrefix(cur, s.idp.Issuer()):
 			s.b.Login(alice.Username, alice.Password)
-			s.b.WaitURLFunc("leaving the provider's login page", func(u string) bool { return !strings.HasPrefix(u, s.idp.Issuer()) || !strings.Contains(u, "login") })
-		case s.b.Has("#allow"):
+			s.b.WaitURLFunc("leaving the provider", func(u string) bool { return !strings.HasPrefix(u, s.idp.Issuer()) })
+		case strings.HasPrefix(cur, s.gw.URL+"/.portcullis/oauth/authorize"):
+			// The consent page or an error page: neither navigates by itself.
+			s.b.WaitVisible("main")
+			if !s.b.Has("#allow") {
+				return nil, fmt.Errorf("the gateway answered with an error page: %s", s.b.BodyText())
+			}
 			s.mu.Lock()
 			s.consents = append(s.consents, s.b.HTML())
 			s.mu.Unlock()
@@ -191,9 +214,7 @@ func (s *asSetup) authorizeInBrowser(u string, allow bool) (url.Values, error) {
 			} else {
 				s.b.Click("#deny")
 			}
-			s.b.WaitURLFunc("leaving the consent page", func(u string) bool { return !strings.Contains(u, "/.portcullis/oauth/authorize") })
-		case strings.HasPrefix(cur, s.gw.URL+"/.portcullis/oauth/") && s.b.Has("main") && !s.b.Has("form"):
-			return nil, fmt.Errorf("the gateway answered with an error page: %s", s.b.BodyText())
+			s.b.WaitURLFunc("leaving the consent page", func(u string) bool { return !strings.HasPrefix(u, s.gw.URL+"/.portcullis/oauth/authorize") })
 		default:
 			time.Sleep(50 * time.Millisecond)
 		}
@@ -315,3 +336,6 @@ func claimsOf(t *testing.T, token string) map[string]any {
 	}
 	return c
 }
+
+// jsonUnmarshal decodes a JSON body.
+func jsonUnmarshal(body string, v any) error { return json.Unmarshal([]byte(body), v) }

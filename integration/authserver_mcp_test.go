@@ -162,8 +162,13 @@ func TestAuthServerMCP(t *testing.T) {
 			t.Fatalf("the current refresh token after a reuse: %+v, want the grant revoked", after)
 		}
 		logs := s.gw.Logs()
-		if !strings.Contains(logs, `"reason":"refresh_token_reused"`) || !strings.Contains(logs, `"event":"oauth_refresh"`) {
-			t.Error("no oauth_refresh event with reason refresh_token_reused in the audit log")
+		reused := false
+		for _, line := range strings.Split(logs, "\n") {
+			reused = reused || strings.Contains(line, `"event":"oauth_refresh"`) && strings.Contains(line, `"reason":"refresh_token_reused"`) &&
+				strings.Contains(line, `"client_id":"`+dcrToken.clientID+`"`) && strings.Contains(line, `"subject":"`+alice.ID+`"`)
+		}
+		if !reused {
+			t.Error("no oauth_refresh event with reason refresh_token_reused, the client and the subject in the audit log")
 		}
 		for _, secret := range []string{dcrToken.refresh, first.RefreshToken, first.AccessToken, dcrToken.access} {
 			if strings.Contains(logs, secret) {
@@ -240,6 +245,104 @@ func TestAuthServerMCP(t *testing.T) {
 		}
 		if code, wa := s.callTool(t, "/mcp", r.AccessToken, mcpharness.ToolEcho); code != 401 || challenge(t, wa)["error"] != "invalid_token" {
 			t.Fatalf("a token for another resource at /mcp: %d %q", code, wa)
+		}
+	})
+
+	t.Run("revocation", func(t *testing.T) {
+		v, ch := pkce()
+		tok := exchange(code(t, ch, s.resource), v)
+		if tok.status != 200 {
+			t.Fatalf("exchange: %+v", tok)
+		}
+		req, _ := http.NewRequest("POST", s.gw.URL+"/.portcullis/oauth/revoke", strings.NewReader(url.Values{"token": {tok.RefreshToken}, "client_id": {cimdID}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if resp, body := harness.Send(t, req); resp.StatusCode != 200 {
+			t.Fatalf("revoke: %d %s", resp.StatusCode, body)
+		}
+		if r := s.postToken(t, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}, "client_id": {cimdID}}); r.Error != "invalid_grant" {
+			t.Fatalf("a revoked refresh token: %+v", r)
+		}
+		if !strings.Contains(s.gw.Logs(), `"event":"oauth_revocation"`) {
+			t.Error("no oauth_revocation event")
+		}
+	})
+
+	t.Run("confidential client", func(t *testing.T) {
+		reg, _ := json.Marshal(map[string]any{"redirect_uris": []string{s.redirect}, "client_name": "Backend job",
+			"token_endpoint_auth_method": "client_secret_basic", "grant_types": []string{"authorization_code", "refresh_token"}})
+		req, _ := http.NewRequest("POST", s.gw.URL+"/.portcullis/oauth/register", strings.NewReader(string(reg)))
+		req.Header.Set("Content-Type", "application/json")
+		resp, body := harness.Send(t, req)
+		var client struct {
+			ID     string `json:"client_id"`
+			Secret string `json:"client_secret"`
+		}
+		if resp.StatusCode != 201 || json.Unmarshal([]byte(body), &client) != nil || client.ID == "" || client.Secret == "" {
+			t.Fatalf("registration: %d %s", resp.StatusCode, body)
+		}
+		v, ch := pkce()
+		q, err := s.authorizeInBrowser(s.authorizeURL(client.ID, ch, s.resource, nil), true)
+		if err != nil || q.Get("code") == "" {
+			t.Fatalf("authorization: %v %v", err, q)
+		}
+		form := url.Values{"grant_type": {"authorization_code"}, "code": {q.Get("code")}, "redirect_uri": {s.redirect}, "code_verifier": {v}}
+		post := func(basic string, f url.Values) tokenResponse {
+			req, _ := http.NewRequest("POST", s.gw.URL+"/.portcullis/oauth/token", strings.NewReader(f.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			if basic != "" {
+				req.SetBasicAuth(url.QueryEscape(client.ID), url.QueryEscape(basic))
+			}
+			resp, body := harness.Send(t, req)
+			var tr tokenResponse
+			_ = json.Unmarshal([]byte(body), &tr)
+			tr.status = resp.StatusCode
+			return tr
+		}
+		noSecret := url.Values{"client_id": {client.ID}}
+		for k, v := range form {
+			noSecret[k] = v
+		}
+		if r := post("", noSecret); r.status != 401 || r.Error != "invalid_client" {
+			t.Fatalf("a confidential client without its secret: %+v", r)
+		}
+		if r := post(client.Secret+"x", form); r.status != 401 || r.Error != "invalid_client" {
+			t.Fatalf("a wrong secret: %+v", r)
+		}
+		// The failed attempts never reached the code, which still works.
+		if r := post(client.Secret, form); r.status != 200 || r.AccessToken == "" {
+			t.Fatalf("with its secret: %+v", r)
+		}
+		if strings.Contains(s.gw.Logs(), client.Secret) {
+			t.Fatal("the client secret is in the gateway's log")
+		}
+	})
+
+	t.Run("token endpoint errors", func(t *testing.T) {
+		for name, c := range map[string]struct {
+			method string
+			form   url.Values
+			status int
+			code   string
+		}{
+			"GET":                {"GET", nil, 405, "invalid_request"},
+			"no client":          {"POST", url.Values{"grant_type": {"authorization_code"}, "code": {"x"}}, 401, "invalid_client"},
+			"unknown client":     {"POST", url.Values{"grant_type": {"authorization_code"}, "code": {"x"}, "client_id": {"nobody"}}, 401, "invalid_client"},
+			"password grant":     {"POST", url.Values{"grant_type": {"password"}, "client_id": {cimdID}}, 400, "unsupported_grant_type"},
+			"no grant type":      {"POST", url.Values{"client_id": {cimdID}}, 400, "invalid_request"},
+			"made-up code":       {"POST", url.Values{"grant_type": {"authorization_code"}, "code": {"made-up"}, "client_id": {cimdID}}, 400, "invalid_grant"},
+			"repeated parameter": {"POST", url.Values{"grant_type": {"refresh_token", "refresh_token"}, "client_id": {cimdID}}, 400, "invalid_request"},
+		} {
+			req, _ := http.NewRequest(c.method, s.gw.URL+"/.portcullis/oauth/token", strings.NewReader(c.form.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			resp, body := harness.Send(t, req)
+			var e struct {
+				Error     string `json:"error"`
+				RequestID string `json:"request_id"`
+			}
+			if resp.StatusCode != c.status || json.Unmarshal([]byte(body), &e) != nil || e.Error != c.code || e.RequestID == "" ||
+				resp.Header.Get("Cache-Control") != "no-store" {
+				t.Errorf("%s: %d %s (Cache-Control %q), want %d %s with a request id, no-store", name, resp.StatusCode, body, resp.Header.Get("Cache-Control"), c.status, c.code)
+			}
 		}
 	})
 

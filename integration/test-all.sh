@@ -5,7 +5,8 @@
 # in-process OpenID provider and headless Chromium, and a short run of the
 # load benchmark. Installs what it needs with apt when it is missing (as
 # root, or through sudo): gcc and libc6-dev (the race detector needs cgo),
-# redis-server, redis-tools, nginx, chromium, wrk, python3 and nodejs.
+# redis-server, redis-tools, nginx, chromium, wrk, python3, nodejs and
+# prometheus (for promtool).
 # Fails when any test fails or is skipped.
 #
 # PORTCULLIS_INSTALL_ONLY=1 stops after the installation step, to check
@@ -30,6 +31,10 @@ command -v wrk >/dev/null || missing+=(wrk)
 # and Node's JSON.parse.
 command -v python3 >/dev/null || missing+=(python3)
 command -v node >/dev/null || missing+=(nodejs)
+# promtool checks and unit-tests deploy/prometheus/alerts.yml (Debian ships
+# it in the prometheus package; on a host run by systemd, apt starts that
+# server too).
+command -v promtool >/dev/null || missing+=(prometheus)
 if [ ${#missing[@]} -gt 0 ]; then
 	echo "== installing ${missing[*]}"
 	sudo=""
@@ -38,7 +43,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 # Fail here, with a reason, rather than in the middle of the tests.
-for tool in gcc redis-server redis-cli wrk python3 node; do
+for tool in gcc redis-server redis-cli wrk python3 node promtool; do
 	command -v "$tool" >/dev/null || { echo "FAIL: $tool is still missing after the installation"; exit 1; }
 done
 [ -x /usr/bin/chromium ] || { echo "FAIL: /usr/bin/chromium is still missing after the installation"; exit 1; }

@@ -39,8 +39,9 @@ type CloudEvent struct {
 
 // Data is the payload of an alert: the audit event's fields, with the
 // same names as in the audit log. Audit events never carry a token,
-// cookie, key, secret or query string; the session id hash is left out
-// too, so an alert receiver holds no handle on a live session.
+// cookie, key, secret or query string; the session id and grant id
+// hashes are left out too, so an alert receiver holds no handle on a
+// live session or grant.
 type Data struct {
 	Event          string   `json:"event"`
 	Result         string   `json:"result"`
@@ -60,6 +61,10 @@ type Data struct {
 	Zone           string   `json:"zone,omitempty"`
 	RPCMethod      string   `json:"rpc_method,omitempty"`
 	Tool           string   `json:"tool,omitempty"`
+	// ClientID and Resource name the OAuth client and the resource of
+	// an authorization-server event (reuse_detected).
+	ClientID string `json:"client_id,omitempty"`
+	Resource string `json:"resource,omitempty"`
 }
 
 // newCloudEvent builds the CloudEvent of an alert.
@@ -72,7 +77,7 @@ func newCloudEvent(source string, name Name, at time.Time, e audit.Event) CloudE
 			Subject: e.Subject, AuthMethod: e.AuthMethod, Issuer: e.Issuer, KeyID: e.KeyID,
 			RequiredScopes: e.RequiredScopes, GrantedScopes: e.GrantedScopes, Route: e.Route,
 			Method: e.Method, Path: e.Path, ClientIP: e.ClientIP, UserAgent: e.UserAgent,
-			Zone: e.Zone, RPCMethod: e.RPCMethod, Tool: e.Tool,
+			Zone: e.Zone, RPCMethod: e.RPCMethod, Tool: e.Tool, ClientID: e.ClientID, Resource: e.Resource,
 		},
 	}
 }

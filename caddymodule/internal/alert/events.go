@@ -32,10 +32,10 @@ const (
 	// refreshed.
 	RefreshFailed Name = "refresh_failed"
 	// APIKeyThrottled is a client address locked out after too many
-	// wrong API keys.
+	// wrong API keys: one alert when the lockout starts.
 	APIKeyThrottled Name = "api_key_throttled"
 	// TokenThrottled is a client address locked out after too many bad
-	// bearer tokens.
+	// bearer tokens: one alert when the lockout starts.
 	TokenThrottled Name = "token_throttled"
 	// ReuseDetected is a refresh token of our authorization server used
 	// twice (its family is then revoked): a sign of a stolen token.
@@ -54,6 +54,10 @@ const (
 	Unavailable Name = "unavailable"
 )
 
+// kindLockoutStarted is the audit event the adapter writes when an
+// address is locked out after failures; its reason says which kind.
+const kindLockoutStarted audit.Kind = "lockout_started"
+
 // rule maps audit events to one alert name: an event matches when its
 // kind is one of kinds (any kind when empty), its result is deny when
 // denyOnly, and its reason is one of reasons (any reason when empty).
@@ -70,8 +74,10 @@ type rule struct {
 var rules = []rule{
 	{name: LoginFailed, kinds: []audit.Kind{audit.KindLoginFailed}},
 	{name: RefreshFailed, kinds: []audit.Kind{audit.KindRefreshFailed}},
-	{name: APIKeyThrottled, denyOnly: true, reasons: []string{"api_key_throttled"}},
-	{name: TokenThrottled, denyOnly: true, reasons: []string{"token_throttled"}},
+	// One alert per lockout (the adapter's lockout_started event), not
+	// one per request refused while it lasts.
+	{name: APIKeyThrottled, kinds: []audit.Kind{kindLockoutStarted}, reasons: []string{"api_key_throttled"}},
+	{name: TokenThrottled, kinds: []audit.Kind{kindLockoutStarted}, reasons: []string{"token_throttled"}},
 	{name: ReuseDetected, reasons: []string{"refresh_token_reused"}},
 	{name: TokenRejected, kinds: []audit.Kind{audit.KindDecision}, denyOnly: true, reasons: []string{
 		"invalid_credentials", "malformed_credentials", "expired", "revoked", "wrong_audience",

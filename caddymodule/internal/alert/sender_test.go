@@ -156,7 +156,7 @@ func newTestSender(t *testing.T, url string, clk *fakeclock.Clock, ta *tally, o 
 
 func rejected(i int) audit.Event {
 	return audit.Event{Kind: audit.KindDecision, Result: audit.Deny, Reason: "invalid_credentials", RequestID: "req-" + string(rune('a'+i)),
-		Subject: "ci-bot", ClientIP: "192.0.2.1", GrantedScopes: []string{"orders:read"}, SessionIDHash: "0123456789abcdef"}
+		Subject: "ci-bot", ClientIP: "192.0.2.1", GrantedScopes: []string{"orders:read"}, SessionIDHash: "0123456789abcdef", GrantIDHash: "fedcba9876543210"}
 }
 
 func TestSenderBatchesOnSize(t *testing.T) {
@@ -184,8 +184,8 @@ func TestSenderBatchesOnSize(t *testing.T) {
 		t.Fatal("two events share an id")
 	}
 	raw, _ := json.Marshal(ev)
-	if strings.Contains(string(raw), "0123456789abcdef") || strings.Contains(string(raw), "session") {
-		t.Fatalf("the session id hash is sent: %s", raw)
+	if strings.Contains(string(raw), "0123456789abcdef") || strings.Contains(string(raw), "session") || strings.Contains(string(raw), "fedcba9876543210") {
+		t.Fatalf("the session or grant id hash is sent: %s", raw)
 	}
 }
 

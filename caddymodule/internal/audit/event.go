@@ -93,6 +93,14 @@ type Event struct {
 	// response headers, so a stream is logged when it starts), in
 	// milliseconds.
 	UpstreamMS int64
+	// ClientID is the OAuth client of an authorization-server event (an
+	// id or a metadata document URL, never a secret).
+	ClientID string
+	// Resource is the protected resource an authorization-server event
+	// is about.
+	Resource string
+	// GrantIDHash is a hash of an authorization-server grant's id.
+	GrantIDHash string
 }
 
 // maxUserAgent bounds the logged user agent, so a client cannot bloat logs.

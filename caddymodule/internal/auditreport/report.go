@@ -64,16 +64,23 @@ type ExpiringKey struct {
 }
 
 // AddressCount is how often a client address was throttled: locked out
-// after failures (wrong keys, bad tokens) or refused by a rate limit.
+// after failures (wrong keys, bad tokens), refused while locked out, or
+// refused by a rate limit.
 type AddressCount struct {
-	ClientIP    string `json:"client_ip"`
-	Lockouts    int    `json:"lockouts"`
-	RateLimited int    `json:"rate_limited"`
-	Total       int    `json:"total"`
+	ClientIP string `json:"client_ip"`
+	// Lockouts counts lockout_started events.
+	Lockouts int `json:"lockouts"`
+	// Throttled counts requests refused while locked out.
+	Throttled int `json:"throttled"`
+	// RateLimited counts requests refused by a rate-limit zone.
+	RateLimited int `json:"rate_limited"`
+	// Total is Throttled + RateLimited: the requests refused.
+	Total int `json:"total"`
 }
 
-// lockoutReasons are the reasons of refusals after repeated failures.
-var lockoutReasons = []string{"api_key_throttled", "token_throttled", "too_many_failures"}
+// throttledReasons are the reasons of refusals of a locked-out address
+// (too_many_failures: before the failures block named them).
+var throttledReasons = []string{"api_key_throttled", "token_throttled", "too_many_failures"}
 
 // tally is what Builder counts as it reads.
 type tally struct {
@@ -119,19 +126,25 @@ func (t *tally) count(l line, at time.Time) {
 			t.keys[l.KeyID] = &ExpiringKey{KeyID: l.KeyID, Subject: l.Subject, Expires: exp, DaysLeft: days, Seen: at}
 		}
 	}
-	lockout := l.Result == "deny" && slices.Contains(lockoutReasons, l.Reason)
-	if (lockout || l.Event == "rate_limited") && l.ClientIP != "" {
+	lockout := l.Event == "lockout_started"
+	throttled := l.Event == "decision" && l.Result == "deny" && slices.Contains(throttledReasons, l.Reason)
+	limited := l.Event == "rate_limited"
+	if (lockout || throttled || limited) && l.ClientIP != "" {
 		a := t.throttled[l.ClientIP]
 		if a == nil {
 			a = &AddressCount{ClientIP: l.ClientIP}
 			t.throttled[l.ClientIP] = a
 		}
-		if lockout {
+		switch {
+		case lockout:
 			a.Lockouts++
-		} else {
+		case throttled:
+			a.Throttled++
+			a.Total++
+		default:
 			a.RateLimited++
+			a.Total++
 		}
-		a.Total++
 	}
 }
 
@@ -174,7 +187,7 @@ func (b *Builder) Report() Report {
 		r.Throttled = append(r.Throttled, *a)
 	}
 	slices.SortFunc(r.Throttled, func(x, y AddressCount) int {
-		return cmp.Or(cmp.Compare(y.Total, x.Total), cmp.Compare(x.ClientIP, y.ClientIP))
+		return cmp.Or(cmp.Compare(y.Total, x.Total), cmp.Compare(y.Lockouts, x.Lockouts), cmp.Compare(x.ClientIP, y.ClientIP))
 	})
 	r.Throttled = r.Throttled[:min(len(r.Throttled), b.o.Top)]
 	return r

@@ -27,6 +27,7 @@ func sample() string {
 		auditLine(4*time.Hour, `"event":"decision","result":"deny","reason":"expired","subject":"bob"`),
 		auditLine(4*time.Hour, `"event":"decision","result":"deny","reason":"claim_mismatch","subject":"carol"`),
 		auditLine(5*time.Hour, `"event":"decision","result":"deny","reason":"invalid_credentials","client_ip":"192.0.2.9"`),
+		auditLine(5*time.Hour, `"event":"lockout_started","result":"deny","reason":"api_key_throttled","client_ip":"192.0.2.9"`),
 		auditLine(5*time.Hour, `"event":"decision","result":"deny","reason":"api_key_throttled","client_ip":"192.0.2.9"`),
 		auditLine(5*time.Hour, `"event":"decision","result":"deny","reason":"api_key_throttled","client_ip":"192.0.2.9"`),
 		auditLine(6*time.Hour, `"event":"rate_limited","result":"deny","reason":"rate_limited","zone":"per_user","client_ip":"192.0.2.8","subject":"alice"`),
@@ -59,7 +60,7 @@ func TestReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := b.Report()
-	if r.Lines != 21 || r.Events != 14 || r.Skipped != 5 || r.Outside != 1 || r.Undated != 1 {
+	if r.Lines != 22 || r.Events != 15 || r.Skipped != 5 || r.Outside != 1 || r.Undated != 1 {
 		t.Fatalf("lines %d events %d skipped %d outside %d undated %d", r.Lines, r.Events, r.Skipped, r.Outside, r.Undated)
 	}
 	wantDecisions := []DecisionCount{
@@ -76,7 +77,7 @@ func TestReport(t *testing.T) {
 	if len(r.ExpiringKeys) != 1 || r.ExpiringKeys[0].DaysLeft != 6 || !r.ExpiringKeys[0].Expires.Equal(time.Unix(1893758400, 0)) {
 		t.Fatalf("expiring keys %+v", r.ExpiringKeys)
 	}
-	if len(r.Throttled) != 2 || r.Throttled[0] != (AddressCount{"192.0.2.9", 2, 0, 2}) || r.Throttled[1] != (AddressCount{"192.0.2.8", 0, 1, 1}) {
+	if len(r.Throttled) != 2 || r.Throttled[0] != (AddressCount{"192.0.2.9", 1, 2, 0, 2}) || r.Throttled[1] != (AddressCount{"192.0.2.8", 0, 0, 1, 1}) {
 		t.Fatalf("throttled %+v", r.Throttled)
 	}
 	var kinds int
@@ -95,7 +96,7 @@ func TestReport(t *testing.T) {
 		"Audit report: 2030-01-01T12:00:00Z to 2030-01-02T12:00:00Z",
 		"skipped (not audit events): 5",
 		"bob      3       insufficient_scope×2, expired×1",
-		"192.0.2.9  2         0             2",
+		"192.0.2.9  1         2          0             2",
 	} {
 		if !strings.Contains(table.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, table.String())
@@ -121,7 +122,7 @@ func TestReportWithoutWindow(t *testing.T) {
 		}
 	}
 	r := b.Report()
-	if r.Events != 2*16 || r.Outside != 0 || r.Undated != 0 || !r.From.IsZero() {
+	if r.Events != 2*17 || r.Outside != 0 || r.Undated != 0 || !r.From.IsZero() {
 		t.Fatalf("events %d outside %d undated %d from %v", r.Events, r.Outside, r.Undated, r.From)
 	}
 	if _, err := NewBuilder(Options{Since: time.Hour}); err == nil {

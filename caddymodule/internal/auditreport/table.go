@@ -42,9 +42,9 @@ func WriteTable(w io.Writer, r Report) error {
 		p("%s\t%s\t%s\t%d\t%s\n", k.KeyID, orDash(k.Subject), stamp(k.Expires), k.DaysLeft, stamp(k.Seen))
 	}
 	p("\nThrottled addresses\n")
-	p("CLIENT IP\tLOCKOUTS\tRATE LIMITED\tTOTAL\n")
+	p("CLIENT IP\tLOCKOUTS\tTHROTTLED\tRATE LIMITED\tREFUSED\n")
 	for _, a := range r.Throttled {
-		p("%s\t%d\t%d\t%d\n", a.ClientIP, a.Lockouts, a.RateLimited, a.Total)
+		p("%s\t%d\t%d\t%d\t%d\n", a.ClientIP, a.Lockouts, a.Throttled, a.RateLimited, a.Total)
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("writing the report: %w", err)

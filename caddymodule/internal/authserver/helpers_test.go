@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"testing"
+	"time"
 
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/fakeclock"
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/store"
@@ -47,7 +48,8 @@ func memoryBackend(t *testing.T) backend {
 func redisBackend(t *testing.T) backend {
 	url := redistest.SharedStandalone(t).URL()
 	return backend{name: "redis", open: func(t *testing.T) store.Store {
-		r, err := store.NewRedis(store.RedisConfig{URL: url})
+		// Generous timeouts: the default 50ms fails on a busy machine.
+		r, err := store.NewRedis(store.RedisConfig{URL: url, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second})
 		if err != nil {
 			t.Fatalf("NewRedis: %v", err)
 		}

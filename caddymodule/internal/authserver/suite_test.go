@@ -341,9 +341,13 @@ func testSharedKey(t *testing.T, b backend, prefix string) {
 	a, c := newServer(t, b.open(t), clock, prefix), newServer(t, b.open(t), clock, prefix)
 	var wg sync.WaitGroup
 	var ka, kc []byte
-	wg.Go(func() { ka, _ = a.JWKS(context.Background()) })
-	wg.Go(func() { kc, _ = c.JWKS(context.Background()) })
+	var ea, ec error
+	wg.Go(func() { ka, ea = a.JWKS(context.Background()) })
+	wg.Go(func() { kc, ec = c.JWKS(context.Background()) })
 	wg.Wait()
+	if ea != nil || ec != nil {
+		t.Fatalf("JWKS: %v, %v", ea, ec)
+	}
 	if len(ka) == 0 || string(ka) != string(kc) {
 		t.Fatalf("replicas publish different keys:\n%s\n%s", ka, kc)
 	}

@@ -22,7 +22,11 @@ import (
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/store"
 )
 
-// Defaults for the zero values of Options.
+// Defaults for the zero values of Options, and the bounds of the cache
+// lifetime of a document (MinCacheTTL, MaxCacheTTL) and of concurrent
+// fetches (MaxConcurrentFetches: beyond it a resolution that needs a fetch
+// fails with ErrUnavailable rather than queue, so a flood of distinct
+// client ids cannot tie up the server).
 const (
 	DefaultMaxDocumentBytes     = 5120
 	DefaultFetchTimeout         = 5 * time.Second
@@ -33,6 +37,7 @@ const (
 	DefaultMaxCacheEntries      = 1000
 	DefaultRegistrationLifetime = 30 * 24 * time.Hour
 	DefaultKeyPrefix            = "pcl"
+	MaxConcurrentFetches        = 32
 )
 
 // Kind says how a client became known.
@@ -141,6 +146,8 @@ type Registry struct {
 
 	cache   *cache
 	flights flightGroup
+	// slots holds a token per fetch in progress (MaxConcurrentFetches).
+	slots chan struct{}
 }
 
 // New checks o, fills in defaults and returns a Registry. It does no
@@ -193,13 +200,14 @@ func New(o Options) (*Registry, error) {
 	}
 	r.client = client
 	r.cache = newCache(o.MaxCacheEntries)
+	r.slots = make(chan struct{}, MaxConcurrentFetches)
 	return r, nil
 }
 
 // Resolve finds a client: a URL-shaped id (one starting with "https://",
 // or "http://" with AllowHTTP) is fetched as a metadata document (cached);
 // any other id is looked up among dynamic registrations, whose lifetime
-// it restarts. Errors are *Error; errors.Is(err, ErrUnknownClient) for an
+// it restarts (none resolve while DynamicRegistration is off). Errors are *Error; errors.Is(err, ErrUnknownClient) for an
 // id that names nothing, errors.Is(err, ErrUnavailable) when a dependency
 // failed.
 func (r *Registry) Resolve(ctx context.Context, clientID string) (Client, error) {

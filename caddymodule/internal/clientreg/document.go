@@ -64,7 +64,16 @@ func (r *Registry) resolveDocument(ctx context.Context, id string) (Client, erro
 	}
 	f, leader := r.flights.join(id)
 	if leader {
+		select {
+		case r.slots <- struct{}{}:
+		default:
+			// Too many fetches at once: refuse, and cache nothing.
+			r.flights.finish(id, f, cacheEntry{err: newError(CodeTemporarilyUnavailable, ReasonFetchBusy,
+				"too many client metadata documents are being fetched; try again", ErrUnavailable)})
+			return Client{}, f.res.err
+		}
 		go func() {
+			defer func() { <-r.slots }()
 			res := r.fetchDocument(context.WithoutCancel(ctx), id)
 			r.cache.put(id, res, r.now())
 			r.flights.finish(id, f, res)
@@ -130,6 +139,12 @@ func (r *Registry) fetch(ctx context.Context, id string) (Client, time.Duration,
 		return Client{}, 0, tooLarge
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, max+1))
+	if ctx.Err() != nil {
+		// Past the deadline, whatever the read returned is cut short
+		// (a connection torn down by the timeout can read as a clean
+		// end of a truncated body): a timeout, not a malformed document.
+		return Client{}, 0, transportError(fmt.Errorf("reading the document: %w", ctx.Err()))
+	}
 	if err != nil {
 		return Client{}, 0, transportError(err)
 	}

@@ -99,14 +99,16 @@ func TestHostileDocuments(t *testing.T) {
 			w.Header()["Content-Type"] = nil
 			_, _ = w.Write([]byte(doc(t, self("/no-type"), nil)))
 		},
-		"/not-json":     serveJSON("<html><body>hello</body></html>"),
-		"/array":        serveJSON(`[{"client_id":"x"}]`),
-		"/duplicate-id": func(w http.ResponseWriter, r *http.Request) { serveJSON(`{"client_id":"https://evil.example/c","client_id":"` + self("/duplicate-id") + `","redirect_uris":["https://a.example/cb"]}`)(w, r) },
+		"/not-json": serveJSON("<html><body>hello</body></html>"),
+		"/array":    serveJSON(`[{"client_id":"x"}]`),
+		"/duplicate-id": func(w http.ResponseWriter, r *http.Request) {
+			serveJSON(`{"client_id":"https://evil.example/c","client_id":"`+self("/duplicate-id")+`","redirect_uris":["https://a.example/cb"]}`)(w, r)
+		},
 		"/duplicate-redirect": func(w http.ResponseWriter, r *http.Request) {
-			serveJSON(`{"client_id":"` + self("/duplicate-redirect") + `","redirect_uris":["https://a.example/cb"],"redirect_uris":["https://evil.example/cb"]}`)(w, r)
+			serveJSON(`{"client_id":"`+self("/duplicate-redirect")+`","redirect_uris":["https://a.example/cb"],"redirect_uris":["https://evil.example/cb"]}`)(w, r)
 		},
 		"/trailing": func(w http.ResponseWriter, r *http.Request) {
-			serveJSON(doc(t, self("/trailing"), nil) + `{"client_id":"x"}`)(w, r)
+			serveJSON(doc(t, self("/trailing"), nil)+`{"client_id":"x"}`)(w, r)
 		},
 		"/secret": func(w http.ResponseWriter, r *http.Request) {
 			serveJSON(doc(t, self("/secret"), map[string]any{"client_secret": "s3cret"}))(w, r)

@@ -139,7 +139,7 @@ func (r *Registry) Register(ctx context.Context, body []byte) (c Client, secret 
 		return Client{}, "", nil, newError(CodeInvalidClientMetadata, ReasonInvalidRegistration, err.Error(), err)
 	}
 
-	now := r.now().Truncate(time.Second)
+	now := r.now().Truncate(time.Second).UTC()
 	rec := record{
 		V:                       recordFormat,
 		Name:                    m.clientName,
@@ -251,7 +251,7 @@ func (r *Registry) resolveDynamic(ctx context.Context, id string) (Client, error
 		ResponseTypes:           rec.ResponseTypes,
 		TokenEndpointAuthMethod: rec.TokenEndpointAuthMethod,
 		Scope:                   rec.Scope,
-		IssuedAt:                time.Unix(rec.IssuedAt, 0),
+		IssuedAt:                time.Unix(rec.IssuedAt, 0).UTC(),
 	}, nil
 }
 

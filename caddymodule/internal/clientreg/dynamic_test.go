@@ -60,7 +60,10 @@ func TestDynamicConformance(t *testing.T) {
 			return m
 		}, true},
 		{"redis", func(t *testing.T, _ *fakeclock.Clock) store.Store {
-			r, err := store.NewRedis(store.RedisConfig{URL: redistest.SharedStandalone(t).URL()})
+			// Generous timeouts: a "hung" guard on a loaded machine, not
+			// the production tens of milliseconds.
+			r, err := store.NewRedis(store.RedisConfig{URL: redistest.SharedStandalone(t).URL(),
+				DialTimeout: hung, ReadTimeout: hung, WriteTimeout: hung})
 			if err != nil {
 				t.Fatal(err)
 			}

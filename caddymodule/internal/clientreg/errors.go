@@ -100,6 +100,7 @@ const (
 	ReasonSymmetricSecret       = "metadata_symmetric_secret"
 	ReasonFetchFailed           = "metadata_fetch_failed"
 	ReasonTimeout               = "metadata_timeout"
+	ReasonFetchBusy             = "metadata_fetch_busy"
 	ReasonInvalidRedirectURI    = "invalid_redirect_uri"
 	ReasonRedirectURIMismatch   = "redirect_uri_mismatch"
 	ReasonInvalidSecret         = "invalid_client_secret"

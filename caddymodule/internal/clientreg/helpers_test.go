@@ -77,7 +77,8 @@ func doc(t testing.TB, id string, extra map[string]any) string {
 }
 
 // newDocRegistry returns a Registry for metadata documents fetched from
-// srv (loopback allowed unless the options say otherwise), on a fake clock.
+// srv with o (MetadataDocuments on, srv's TLS client, FetchTimeout the
+// hung guard unless set), on a fake clock.
 func newDocRegistry(t *testing.T, srv *docServer, o Options) (*Registry, *fakeclock.Clock) {
 	t.Helper()
 	clk := fakeclock.New()
@@ -87,6 +88,9 @@ func newDocRegistry(t *testing.T, srv *docServer, o Options) (*Registry, *fakecl
 	}
 	if o.Now == nil {
 		o.Now = clk.Now
+	}
+	if o.FetchTimeout == 0 {
+		o.FetchTimeout = hung // a fetch that should work must not fail on a loaded machine
 	}
 	r, err := New(o)
 	if err != nil {

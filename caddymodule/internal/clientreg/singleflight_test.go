@@ -122,3 +122,27 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestFetchesBounded: with MaxConcurrentFetches fetches in progress, a
+// resolution that needs another is refused at once (not queued, not
+// cached), and works once a slot is free.
+func TestFetchesBounded(t *testing.T) {
+	t.Parallel()
+	var srv *docServer
+	srv = newDocServer(t, map[string]http.HandlerFunc{
+		"/c": func(w http.ResponseWriter, r *http.Request) { serveJSON(doc(t, srv.URL+"/c", nil))(w, r) },
+	})
+	reg, _ := newDocRegistry(t, srv, Options{AllowPrivateAddresses: true})
+	for range MaxConcurrentFetches {
+		reg.slots <- struct{}{} // fetches in progress elsewhere
+	}
+	_, err := reg.Resolve(t.Context(), srv.URL+"/c")
+	wantReason(t, err, CodeTemporarilyUnavailable, ReasonFetchBusy)
+	if !errors.Is(err, ErrUnavailable) || srv.hits.Load() != 0 {
+		t.Fatalf("busy: %v, %d fetches", err, srv.hits.Load())
+	}
+	<-reg.slots
+	if _, err := reg.Resolve(t.Context(), srv.URL+"/c"); err != nil {
+		t.Fatalf("with a free slot: %v", err)
+	}
+}

@@ -2,6 +2,7 @@ package lockout_test
 
 import (
 	"context"
+	"crypto/rand"
 	"strings"
 	"testing"
 	"time"
@@ -63,7 +64,7 @@ func TestRedisKeys(t *testing.T) {
 	client := storeClient(t, store.RedisConfig{URL: srv.URL()})
 	r := newRedisStore(t, client)
 	ctx := context.Background()
-	ip := "198.51.100.23-" + t.Name()
+	ip := "198.51.100.23-" + rand.Text()
 	key := r.Key(ip)
 	if !strings.HasPrefix(key, "pcl:{lo:") || !strings.HasSuffix(key, "}") || strings.Contains(key, "198.51") || len(key) != len("pcl:{lo:}")+32 {
 		t.Fatalf("key %q: want pcl:{lo:<32 hex>} without the address", key)
@@ -96,7 +97,7 @@ func TestRedisReplicas(t *testing.T) {
 	a := newRedisStore(t, storeClient(t, store.RedisConfig{URL: srv.URL()}))
 	b := newRedisStore(t, storeClient(t, store.RedisConfig{URL: srv.URL()}))
 	ctx := context.Background()
-	ip, now := "replicas-"+t.Name(), time.Now()
+	ip, now := "replicas-"+rand.Text(), time.Now()
 	p := lockout.Policy{Limit: 4, Window: time.Minute, Lockout: time.Minute, MaxLockout: time.Minute}
 	for i := range 3 {
 		st := []lockout.Store{a, b}[i%2]

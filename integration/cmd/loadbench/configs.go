@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"github.com/portcullis-auth/portcullis/integration/oidcprovider"
@@ -43,6 +44,10 @@ type benchEnv struct {
 	cookies    map[string]string
 	provider   *oidcprovider.Provider
 	redirects  []string
+	// auditLog is how gateways write their audit events (-audit).
+	auditLog string
+	// dir is the benchmark's scratch directory.
+	dir string
 }
 
 // registerRedirect registers one more gateway callback at the provider.
@@ -56,6 +61,29 @@ func global() string {
 	return "admin off\n\tauto_https off\n\tpersist_config off"
 }
 
+// Values of -audit: where a gateway writes its audit events.
+const (
+	// auditBuffered batches them (portcullis_buffered) into a file of
+	// the gateway's own: the recommended configuration.
+	auditBuffered = "buffered"
+	// auditStderr leaves them on Caddy's default logger (stderr, which
+	// the benchmark sends to the gateway's log file): one write system
+	// call per event, as before portcullis_buffered existed.
+	auditStderr = "stderr"
+)
+
+// gatewayGlobal is the global options of a gateway on port: global()
+// and, with -audit buffered, a log block sending portcullis.audit
+// through portcullis_buffered to a file (Caddy's file writer, not
+// rolled).
+func gatewayGlobal(port int, env *benchEnv) string {
+	if env.auditLog != auditBuffered {
+		return global()
+	}
+	return fmt.Sprintf("%s\n\tlog audit {\n\t\tinclude portcullis.audit\n\t\toutput portcullis_buffered {\n\t\t\toutput file %s {\n\t\t\t\troll_disabled\n\t\t\t}\n\t\t}\n\t\tformat json\n\t}",
+		global(), filepath.Join(env.dir, fmt.Sprintf("audit-%d.log", port)))
+}
+
 // proxy is the site's reverse_proxy line to the upstream.
 func proxy(env *benchEnv) string {
 	return fmt.Sprintf("reverse_proxy 127.0.0.1:%d", env.upstream)
@@ -64,7 +92,7 @@ func proxy(env *benchEnv) string {
 // jwtSite trusts the benchmark issuer.
 func jwtSite(port int, env *benchEnv) string {
 	return fmt.Sprintf("{\n\t%s\n\tportcullis {\n\t\tjwt %s {\n\t\t\tjwks_uri %s/jwks\n\t\t\taudience bench\n\t\t}\n\t}\n}\n\nhttp://127.0.0.1:%d {\n\tportcullis {\n\t\trequire bench:read\n\t}\n\t%s\n}\n",
-		global(), env.jwtIssuer, env.jwtIssuer, port, proxy(env))
+		gatewayGlobal(port, env), env.jwtIssuer, env.jwtIssuer, port, proxy(env))
 }
 
 // sessionSite protects the upstream with browser sessions in the given
@@ -96,7 +124,7 @@ http://127.0.0.1:%d {
 	}
 	%s
 }
-`, global(), strings.ReplaceAll(storeLine, "{redis}", env.redisURL), env.idp, port, zone, port, use, proxy(env))
+`, gatewayGlobal(port, env), strings.ReplaceAll(storeLine, "{redis}", env.redisURL), env.idp, port, zone, port, use, proxy(env))
 	}
 }
 
@@ -181,7 +209,7 @@ var scenarios = []scenario{
 		name: "apikey",
 		site: func(port int, env *benchEnv) string {
 			return fmt.Sprintf("{\n\t%s\n\tportcullis {\n\t\tapi_keys {\n\t\t\t%s\n\t\t}\n\t}\n}\n\nhttp://127.0.0.1:%d {\n\tportcullis {\n\t\trequire bench:read\n\t}\n\t%s\n}\n",
-				global(), env.apiKeyConf, port, proxy(env))
+				gatewayGlobal(port, env), env.apiKeyConf, port, proxy(env))
 		},
 		load:       bearer(func(env *benchEnv) string { return env.apiKey }),
 		wantStatus: 200,
@@ -191,7 +219,7 @@ var scenarios = []scenario{
 		name: "apikey-audit-off",
 		site: func(port int, env *benchEnv) string {
 			return fmt.Sprintf("{\n\t%s\n\tportcullis {\n\t\tapi_keys {\n\t\t\t%s\n\t\t}\n\t}\n}\n\nhttp://127.0.0.1:%d {\n\tportcullis {\n\t\trequire bench:read\n\t\taudit_allowed off\n\t}\n\t%s\n}\n",
-				global(), env.apiKeyConf, port, proxy(env))
+				gatewayGlobal(port, env), env.apiKeyConf, port, proxy(env))
 		},
 		load:       bearer(func(env *benchEnv) string { return env.apiKey }),
 		wantStatus: 200,
@@ -239,7 +267,7 @@ var scenarios = []scenario{
 		name: "deny",
 		site: func(port int, env *benchEnv) string {
 			return fmt.Sprintf("{\n\t%s\n\tportcullis {\n\t\tapi_keys {\n\t\t\t%s\n\t\t}\n\t}\n}\n\nhttp://127.0.0.1:%d {\n\tportcullis\n\t%s\n}\n",
-				global(), env.apiKeyConf, port, proxy(env))
+				gatewayGlobal(port, env), env.apiKeyConf, port, proxy(env))
 		},
 		load:       func(url string, env *benchEnv) load { return load{url: url} },
 		wantStatus: 401,

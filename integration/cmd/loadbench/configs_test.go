@@ -90,3 +90,21 @@ func TestEveryGatewayRowHasItsReference(t *testing.T) {
 		t.Errorf("reference session cookie before any login: %q", got)
 	}
 }
+
+// TestGatewayAuditLog checks where gateways send audit events: through
+// portcullis_buffered into a file of their own by default, to Caddy's
+// default logger with -audit stderr; references never log audit events.
+func TestGatewayAuditLog(t *testing.T) {
+	env := &benchEnv{apiKeyConf: "key x", dir: "/tmp/lb", auditLog: auditBuffered}
+	site := scenarios[3].site(8001, env) // apikey
+	if scenarios[3].name != "apikey" || !strings.Contains(site, "output portcullis_buffered {") || !strings.Contains(site, "output file /tmp/lb/audit-8001.log") {
+		t.Fatalf("apikey gateway with -audit buffered:\n%s", site)
+	}
+	if ref := scenarios[2].site(8002, env); strings.Contains(ref, "portcullis") {
+		t.Fatalf("reference row configures portcullis:\n%s", ref)
+	}
+	env.auditLog = auditStderr
+	if site := scenarios[3].site(8001, env); strings.Contains(site, "log audit") {
+		t.Fatalf("apikey gateway with -audit stderr:\n%s", site)
+	}
+}

@@ -39,6 +39,7 @@ func main() {
 	instructions := flag.Bool("instructions", false, "instead of timing rounds, count the gateway's instructions per request under callgrind (writes instructions.md)")
 	window := flag.Duration("instructions-window", 20*time.Second, "measured window per configuration with -instructions")
 	binary := flag.String("binary", "", "run this portcullis binary instead of building ./cmd/portcullis (the tests pass the one they built)")
+	auditLog := flag.String("audit", auditBuffered, "where gateways write audit events: buffered (portcullis_buffered into a file) or stderr (Caddy's default logger, a write per event; for binaries without portcullis_buffered)")
 	flag.Parse()
 	if *chartFrom != "" {
 		if err := redraw(*chartFrom); err != nil {
@@ -47,7 +48,7 @@ func main() {
 		return
 	}
 	if err := run(options{rounds: *rounds, duration: *duration, warmup: *warmup, conns: *conns, threads: *threads, out: *out, only: *only, tokens: *tokens,
-		instructions: *instructions, window: *window, binary: *binary}); err != nil {
+		instructions: *instructions, window: *window, binary: *binary, auditLog: *auditLog}); err != nil {
 		log.Fatal(err)
 	}
 }
@@ -64,6 +65,8 @@ type options struct {
 	window       time.Duration
 	// binary, if set, is the portcullis binary to run instead of a build.
 	binary string
+	// auditLog is auditBuffered or auditStderr.
+	auditLog string
 }
 
 // run sets the benchmark up and runs the timing rounds or, with
@@ -76,6 +79,9 @@ func run(o options) error {
 		if err := checkCallgrind(); err != nil {
 			return err
 		}
+	}
+	if o.auditLog != auditBuffered && o.auditLog != auditStderr {
+		return fmt.Errorf("-audit %q: want %s or %s", o.auditLog, auditBuffered, auditStderr)
 	}
 	dir, err := os.MkdirTemp("", "loadbench-")
 	if err != nil {
@@ -93,6 +99,7 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
+	env.auditLog, env.dir = o.auditLog, dir
 	chosen := choose(o.only)
 	if o.instructions {
 		return runInstructions(bin, dir, chosen, env, o)

@@ -108,7 +108,7 @@ func anonymousSite(ratelimit bool) func(port int, env *benchEnv) string {
 			zone, use = "\n\t\trate_limit bench 1000000/1s burst 1000000", "\n\t\trate_limit bench"
 		}
 		return fmt.Sprintf("{\n\t%s\n\tportcullis {\n\t\tapi_keys {\n\t\t\t%s\n\t\t}%s\n\t}\n}\n\nhttp://127.0.0.1:%d {\n\tportcullis {\n\t\trequire bench:read\n\t\tallow_anonymous /bench%s\n\t}\n\t%s\n}\n",
-			global(), env.apiKeyConf, zone, port, use, proxy(env))
+			gatewayGlobal(port, env), env.apiKeyConf, zone, port, use, proxy(env))
 	}
 }
 
