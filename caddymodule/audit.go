@@ -21,7 +21,7 @@ func (a *App) emit(e audit.Event, s audit.Sampler) {
 	if !s.Keep(e.Kind, e.Result) {
 		return
 	}
-	a.alerts.Offer(e) // nil without alerts; never blocks
+	a.alerts.Offer(&e) // nil without alerts; never blocks, keeps no reference
 	c := a.audit.Check(zap.InfoLevel, string(e.Kind))
 	if c == nil {
 		return

@@ -370,7 +370,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return nil
 	}
 	if h.inject != nil && !id.anonymous {
-		if m := h.injectUpstream(r, id.p, ev); m != nil {
+		if m := h.injectUpstream(r, id.p, each, ev); m != nil {
 			if logAllowed {
 				h.app.emit(ev, audit.AllowAll)
 			}

@@ -7,12 +7,14 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"go.uber.org/zap"
 
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/audit"
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/mcp"
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/oidcflow"
+	"github.com/portcullis-auth/portcullis/caddymodule/internal/policy"
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/principal"
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/request"
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/vault"
@@ -39,7 +41,7 @@ type vaultMiss struct {
 // to the principal's token for the provider (refreshed when needed),
 // or returns why it cannot. Client copies of the header were removed
 // before (forward, the identity stripper).
-func (h *Handler) injectUpstream(r *http.Request, p principal.Principal, ev audit.Event) *vaultMiss {
+func (h *Handler) injectUpstream(r *http.Request, p principal.Principal, each []policy.Request, ev audit.Event) *vaultMiss {
 	in := h.inject
 	name := in.provider.cfg.Name
 	subject, ok := h.app.vaultSubject(p)
@@ -49,10 +51,17 @@ func (h *Handler) injectUpstream(r *http.Request, p principal.Principal, ev audi
 	c, err := h.app.vault.v.Token(r.Context(), subject, name, in.provider.p)
 	switch {
 	case err == nil:
-	case errors.Is(err, vault.ErrNotConnected):
+	case errors.Is(err, vault.ErrNotConnected), errors.Is(err, vault.ErrReconnect):
+		if h.mcpWithoutToken(r, each) {
+			// MCP set-up and discovery go on without the header, so a
+			// client can connect and list tools before the user connects
+			// the provider; a call then gets the connect URL.
+			return nil
+		}
+		if errors.Is(err, vault.ErrReconnect) {
+			return &vaultMiss{reason: reasonUpstreamReconnect, provider: in.provider}
+		}
 		return &vaultMiss{reason: reasonUpstreamNotConnected, provider: in.provider}
-	case errors.Is(err, vault.ErrReconnect):
-		return &vaultMiss{reason: reasonUpstreamReconnect, provider: in.provider}
 	default:
 		if c := h.app.logger.Check(zap.WarnLevel, "upstream token unavailable"); c != nil {
 			c.Write(zap.String("upstream", name), zap.String("request_id", ev.RequestID), zap.Error(err))
@@ -189,26 +198,75 @@ func writeURLElicitation(w http.ResponseWriter, rid string, id json.RawMessage, 
 	_ = json.NewEncoder(w).Encode(body)
 }
 
+// mcpSetupMethods are the MCP methods that need no upstream account:
+// the lifecycle and the listings (MCP 2025-11-25); notifications too.
+var mcpSetupMethods = map[string]bool{
+	"initialize": true, "ping": true, "tools/list": true, "prompts/list": true,
+	"resources/list": true, "resources/templates/list": true,
+}
+
+// mcpWithoutToken reports whether r is one JSON-RPC message (not a
+// batch) whose method is an MCP set-up or discovery method or a
+// notification. The message is the one the strict parser read: the
+// inspect step's calls (each) on a route whose rules name MCP methods or
+// tools, else read now by the same parser; a body it refuses (duplicate
+// or case-folded names, a batch, a mismatching Mcp-Method header) is
+// never set-up, so the header's absence is never decided on a reading
+// the upstream might not share.
+func (h *Handler) mcpWithoutToken(r *http.Request, each []policy.Request) bool {
+	method := ""
+	if h.readsCall {
+		if len(each) != 1 {
+			return false
+		}
+		method = each[0].RPCMethod
+	} else {
+		calls, err := mcp.ReadCalls(r, mcp.DefaultMaxBody)
+		if err != nil || len(calls) != 1 {
+			return false
+		}
+		method = calls[0].Method
+	}
+	if raw, err := request.PeekBody(r, mcp.DefaultMaxBody); err != nil || len(bytes.TrimSpace(raw)) == 0 || bytes.TrimSpace(raw)[0] != '{' {
+		return false // a batch (even of one) or no body: not set-up
+	}
+	return mcpSetupMethods[method] || strings.HasPrefix(method, "notifications/")
+}
+
+// rpcMessage is what the vault reads of a JSON-RPC message.
+type rpcMessage struct {
+	JSONRPC string          `json:"jsonrpc"`
+	ID      json.RawMessage `json:"id"`
+	Method  string          `json:"method"`
+}
+
+// jsonRPCMessage reads the single JSON-RPC 2.0 message with a method
+// carried by a POST with a JSON body (the body is put back for the
+// upstream); false for anything else (batches, other bodies).
+func jsonRPCMessage(r *http.Request) (rpcMessage, bool) {
+	var msg rpcMessage
+	if r.Method != http.MethodPost {
+		return msg, false
+	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		return msg, false
+	}
+	raw, err := request.PeekBody(r, mcp.DefaultMaxBody)
+	if err != nil || len(bytes.TrimSpace(raw)) == 0 || bytes.TrimSpace(raw)[0] != '{' {
+		return msg, false
+	}
+	if json.Unmarshal(raw, &msg) != nil || msg.JSONRPC != "2.0" || msg.Method == "" {
+		return msg, false
+	}
+	return msg, true
+}
+
 // jsonRPCID returns the id of a single JSON-RPC 2.0 request carried by
 // a POST with a JSON body (an MCP call); false for anything else
 // (notifications, batches, other bodies).
 func jsonRPCID(r *http.Request) (json.RawMessage, bool) {
-	if r.Method != http.MethodPost {
-		return nil, false
-	}
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-		return nil, false
-	}
-	raw, err := request.PeekBody(r, mcp.DefaultMaxBody)
-	if err != nil || len(bytes.TrimSpace(raw)) == 0 || bytes.TrimSpace(raw)[0] != '{' {
-		return nil, false
-	}
-	var msg struct {
-		JSONRPC string          `json:"jsonrpc"`
-		ID      json.RawMessage `json:"id"`
-		Method  string          `json:"method"`
-	}
-	if json.Unmarshal(raw, &msg) != nil || msg.JSONRPC != "2.0" || msg.Method == "" || len(msg.ID) == 0 || string(msg.ID) == "null" {
+	msg, ok := jsonRPCMessage(r)
+	if !ok || len(msg.ID) == 0 || string(msg.ID) == "null" {
 		return nil, false
 	}
 	if c := msg.ID[0]; c != '"' && c != '-' && (c < '0' || c > '9') {

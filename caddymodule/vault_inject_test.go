@@ -87,7 +87,7 @@ func TestInjectUpstream(t *testing.T) {
 	r.Header["X-Github-Token"] = []string{"forged"}
 	r.Header["x_github_token"] = []string{"forged-too"}
 	h.stripper.strip(r.Header) // the hygiene step, first in the pipeline
-	if m := h.injectUpstream(r, alice, audit.Event{}); m != nil {
+	if m := h.injectUpstream(r, alice, nil, audit.Event{}); m != nil {
 		t.Fatalf("injectUpstream: %+v", m)
 	}
 	if got := r.Header.Values("X-Github-Token"); len(got) != 1 || got[0] != "token at-1" || r.Header["x_github_token"] != nil {
@@ -105,7 +105,7 @@ func TestInjectUpstream(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := httptest.NewRequest("GET", "http://gw.test/repos", nil)
-			m := h.injectUpstream(r, c.p, audit.Event{})
+			m := h.injectUpstream(r, c.p, nil, audit.Event{})
 			if m == nil || m.reason != c.want || r.Header.Get("X-Github-Token") != "" {
 				t.Fatalf("miss = %+v, header %q; want %s", m, r.Header.Get("X-Github-Token"), c.want)
 			}
@@ -119,7 +119,7 @@ func TestInjectUpstream(t *testing.T) {
 		t.Fatal(err)
 	}
 	r = httptest.NewRequest("GET", "http://gw.test/repos", nil)
-	if m := h.injectUpstream(r, alice, audit.Event{}); m != nil || r.Header.Get("X-Github-Token") != "token at-2" || refreshes.Load() != 1 {
+	if m := h.injectUpstream(r, alice, nil, audit.Event{}); m != nil || r.Header.Get("X-Github-Token") != "token at-2" || refreshes.Load() != 1 {
 		t.Fatalf("after expiry: miss %+v, header %q, %d refreshes", m, r.Header.Get("X-Github-Token"), refreshes.Load())
 	}
 	if c, _ := app.vault.v.Get(ctx, "idp:alice", "github"); c.RefreshToken != "rt-2" {
@@ -141,7 +141,7 @@ func TestInjectInvalidGrantNeedsReconnect(t *testing.T) {
 	alice := principal.Principal{Method: principal.MethodSession, Subject: "idp:alice"}
 	for range 2 {
 		r := httptest.NewRequest("GET", "http://gw.test/repos", nil)
-		if m := h.injectUpstream(r, alice, audit.Event{}); m == nil || m.reason != reasonUpstreamReconnect {
+		if m := h.injectUpstream(r, alice, nil, audit.Event{}); m == nil || m.reason != reasonUpstreamReconnect {
 			t.Fatalf("miss = %+v, want %s", m, reasonUpstreamReconnect)
 		}
 	}
@@ -330,7 +330,9 @@ func TestUpstreamOAuthCheck(t *testing.T) {
 		{"public client without pkce", func(u *UpstreamOAuthConfig) { u.PKCE = &off }, "needs pkce"},
 		{"client auth", func(u *UpstreamOAuthConfig) { u.ClientAuth = "jwt" }, "basic or post"},
 		{"redirect elsewhere", func(u *UpstreamOAuthConfig) { u.RedirectURL = "https://app.example/cb" }, "must end in /connect/github/callback"},
-		{"redirect with query", func(u *UpstreamOAuthConfig) { u.RedirectURL = "https://app.example/.portcullis/connect/github/callback?x=1" }, "without a query"},
+		{"redirect with query", func(u *UpstreamOAuthConfig) {
+			u.RedirectURL = "https://app.example/.portcullis/connect/github/callback?x=1"
+		}, "without a query"},
 		{"redirect over http", func(u *UpstreamOAuthConfig) { u.RedirectURL = "http://app.example/.portcullis/connect/github/callback" }, "https"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -369,6 +371,40 @@ func TestVaultSubject(t *testing.T) {
 			got, ok := app.vaultSubject(c.p)
 			if got != c.want && ok || ok != (c.want != "") {
 				t.Fatalf("vaultSubject = %q, %v; want %q", got, ok, c.want)
+			}
+		})
+	}
+}
+
+// TestInjectMCPSetupWithoutConnection: MCP set-up and discovery go on
+// without the header when the user has not connected; a call does not.
+func TestInjectMCPSetupWithoutConnection(t *testing.T) {
+	t.Parallel()
+	app := newVaultApp(t, "https://github.example/token")
+	h := &Handler{Inject: &InjectConfig{Provider: "github"}}
+	if err := h.setup(app); err != nil {
+		t.Fatal(err)
+	}
+	bob := principal.Principal{Method: principal.MethodSession, Subject: "idp:bob"}
+	for _, c := range []struct {
+		name, body string
+		passes     bool
+	}{
+		{"initialize", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}`, true},
+		{"initialized", `{"jsonrpc":"2.0","method":"notifications/initialized"}`, true},
+		{"tools/list", `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`, true},
+		{"tools/call", `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"x"}}`, false},
+		{"resources/read", `{"jsonrpc":"2.0","id":4,"method":"resources/read","params":{"uri":"x"}}`, false},
+		{"batch", `[{"jsonrpc":"2.0","id":5,"method":"tools/list"}]`, false},
+		{"case-folded second method", `{"jsonrpc":"2.0","id":6,"method":"tools/list","Method":"tools/call","params":{"name":"x"}}`, false},
+		{"duplicate method", `{"jsonrpc":"2.0","id":7,"method":"tools/call","method":"tools/list"}`, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := httptest.NewRequest("POST", "http://gw.test/mcp", strings.NewReader(c.body))
+			r.Header.Set("Content-Type", "application/json")
+			m := h.injectUpstream(r, bob, nil, audit.Event{})
+			if (m == nil) != c.passes || r.Header.Get("Authorization") != "" {
+				t.Fatalf("miss = %+v, Authorization %q; passes %v", m, r.Header.Get("Authorization"), c.passes)
 			}
 		})
 	}

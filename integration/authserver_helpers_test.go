@@ -138,17 +138,32 @@ func startAuthServerWith(t *testing.T, storeLine string) *asSetup {
 	t.Cleanup(catcher.Close)
 	s.redirect = catcher.URL + "/callback"
 	s.cimd = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != cimdPath {
+		doc := map[string]any{
+			"client_id": s.cimd.URL + r.URL.Path, "client_name": s.cimdName.Load(), "redirect_uris": []string{s.redirect},
+			"grant_types": []string{"authorization_code", "refresh_token"}, "response_types": []string{"code"},
+			"token_endpoint_auth_method": "none",
+		}
+		switch r.URL.Path {
+		case cimdPath:
+			s.cimdHits.Add(1)
+		case "/huge.json": // far beyond the 5 KiB limit
+			doc["client_uri"] = "https://client.example/" + strings.Repeat("a", 64<<10)
+		case "/redirect.json":
+			http.Redirect(w, r, cimdPath, http.StatusFound)
+			return
+		case "/slow.json": // never answers until the gateway gives up
+			<-r.Context().Done()
+			return
+		case "/other-redirect.json":
+			doc["redirect_uris"] = []string{"http://127.0.0.1:1/elsewhere"}
+		case "/wrong-id.json":
+			doc["client_id"] = s.cimd.URL + cimdPath
+		default:
 			http.NotFound(w, r)
 			return
 		}
-		s.cimdHits.Add(1)
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]any{
-			"client_id": s.cimd.URL + cimdPath, "client_name": s.cimdName.Load(), "redirect_uris": []string{s.redirect},
-			"grant_types": []string{"authorization_code", "refresh_token"}, "response_types": []string{"code"},
-			"token_endpoint_auth_method": "none",
-		})
+		_ = json.NewEncoder(w).Encode(doc)
 	}))
 	t.Cleanup(s.cimd.Close)
 	// The gateway trusts the document server's certificate (and only it).

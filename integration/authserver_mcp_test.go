@@ -346,6 +346,16 @@ func TestAuthServerMCP(t *testing.T) {
 		}
 	})
 
+	t.Run("hostile metadata documents", func(t *testing.T) {
+		_, ch := pkce()
+		for _, path := range []string{"/huge.json", "/redirect.json", "/slow.json", "/other-redirect.json", "/wrong-id.json", "/missing.json"} {
+			q, err := s.authorizeInBrowser(s.authorizeURL(s.cimd.URL+path, ch, s.resource, nil), true)
+			if err == nil || !strings.Contains(err.Error(), "error page") {
+				t.Errorf("client %s: %v %v, want the gateway's error page and nothing sent to the redirect URI", path, err, q)
+			}
+		}
+	})
+
 	t.Run("refused requests", func(t *testing.T) {
 		_, ch := pkce()
 		for name, c := range map[string]struct {

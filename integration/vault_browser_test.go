@@ -195,6 +195,16 @@ func TestVaultConnectInjectRefreshDisconnect(t *testing.T) {
 	if got := up.Count(); got != reached {
 		t.Fatalf("the upstream was reached %d times after disconnecting", got-reached)
 	}
+	// MCP set-up goes on, without any Authorization header.
+	req, _ = http.NewRequest("POST", gw1.URL+"/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}`))
+	req.Header.Set("Cookie", cookie)
+	req.Header.Set("Content-Type", "application/json")
+	if resp, body := harness.Send(t, req); resp.StatusCode != 200 || up.Count() != reached+1 {
+		t.Fatalf("initialize without a connection: %d %s", resp.StatusCode, body)
+	}
+	if last := up.Received()[reached]; last.Get("Authorization") != "" || strings.Contains(strings.Join(last.Values("Cookie"), ";"), ck.Value) {
+		t.Fatalf("initialize reached the upstream with a credential: %v", last)
+	}
 
 	logs := gw1.Logs() + gw2.Logs()
 	for _, ev := range []string{`"event":"upstream_connect"`, `"event":"upstream_inject"`, `"event":"upstream_disconnect"`, `"reason":"revoked"`, `"event":"upstream_missing"`, `"reason":"upstream_not_connected"`} {

@@ -147,7 +147,7 @@ func known() string {
 // Match returns the alert names an audit event maps to; 0 for most
 // events (every allowed decision), so the caller's cost is a few
 // comparisons.
-func Match(e audit.Event) Set {
+func Match(e *audit.Event) Set {
 	if e.Result == audit.Allow && e.Kind == audit.KindDecision {
 		return 0
 	}

@@ -32,7 +32,7 @@ func TestMatch(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got, ok := Match(tt.e).first()
+			got, ok := Match(&tt.e).first()
 			if tt.want == "" {
 				if ok {
 					t.Fatalf("Match = %s, want no alert", got)
@@ -42,7 +42,7 @@ func TestMatch(t *testing.T) {
 			if !ok || got != tt.want {
 				t.Fatalf("Match = %q (%v), want %s", got, ok, tt.want)
 			}
-			if n := Match(tt.e); n&(n-1) != 0 {
+			if n := Match(&tt.e); n&(n-1) != 0 {
 				t.Fatalf("event maps to several alerts: %b", n)
 			}
 		})

@@ -375,9 +375,10 @@ func NewDispatcher(now func() time.Time, senders ...*Sender) *Dispatcher {
 	return &Dispatcher{senders: senders, now: now}
 }
 
-// Offer sends e to every sender that wants it, without blocking. It is
-// a few comparisons for events that raise no alert.
-func (d *Dispatcher) Offer(e audit.Event) {
+// Offer sends a copy of *e to every sender that wants it, without
+// blocking; it keeps no reference to e. It is a few comparisons for
+// events that raise no alert.
+func (d *Dispatcher) Offer(e *audit.Event) {
 	if d == nil {
 		return
 	}
@@ -385,19 +386,20 @@ func (d *Dispatcher) Offer(e audit.Event) {
 	if m == 0 {
 		return
 	}
-	var at time.Time
+	var it item
 	for _, s := range d.senders {
 		name, ok := (m & s.o.Events).first()
 		if !ok {
 			continue
 		}
-		if at.IsZero() {
-			at = d.now()
+		if it.at.IsZero() {
+			it.at, it.e = d.now(), *e
 			// The scopes are shared with the caller; the sender reads
 			// them later, on its own goroutine.
-			e.RequiredScopes, e.GrantedScopes = slices.Clone(e.RequiredScopes), slices.Clone(e.GrantedScopes)
+			it.e.RequiredScopes, it.e.GrantedScopes = slices.Clone(e.RequiredScopes), slices.Clone(e.GrantedScopes)
 		}
-		s.offer(item{name: name, at: at, e: e})
+		it.name = name
+		s.offer(it)
 	}
 }
 

@@ -154,6 +154,8 @@ func newTestSender(t *testing.T, url string, clk *fakeclock.Clock, ta *tally, o 
 	return s
 }
 
+func ptr(e audit.Event) *audit.Event { return &e }
+
 func rejected(i int) audit.Event {
 	return audit.Event{Kind: audit.KindDecision, Result: audit.Deny, Reason: "invalid_credentials", RequestID: "req-" + string(rune('a'+i)),
 		Subject: "ci-bot", ClientIP: "192.0.2.1", GrantedScopes: []string{"orders:read"}, SessionIDHash: "0123456789abcdef", GrantIDHash: "fedcba9876543210"}
@@ -167,7 +169,7 @@ func TestSenderBatchesOnSize(t *testing.T) {
 	d := NewDispatcher(clk.Now, s)
 	d.Start()
 	for i := range 3 {
-		d.Offer(rejected(i))
+		d.Offer(ptr(rejected(i)))
 	}
 	ta.waitFor(t, Sent, 3)
 	got := rc.deliveries()
@@ -195,9 +197,9 @@ func TestSenderFlushesOnInterval(t *testing.T) {
 	rc := newReceiver(t)
 	s := newTestSender(t, rc.srv.URL, clk, ta, Options{BatchSize: 100, FlushInterval: 2 * time.Second})
 	d := NewDispatcher(clk.Now, s)
-	d.Offer(rejected(0))
-	d.Offer(rejected(1))
-	d.Offer(audit.Event{Kind: audit.KindDecision, Result: audit.Allow}) // no alert
+	d.Offer(ptr(rejected(0)))
+	d.Offer(ptr(rejected(1)))
+	d.Offer(&audit.Event{Kind: audit.KindDecision, Result: audit.Allow}) // no alert
 	s.Start()
 	clk.BlockUntilTimers(1)
 	waitEmpty(t, s)
@@ -229,7 +231,7 @@ func TestSenderRetries(t *testing.T) {
 	rc := newReceiver(t, 503, 502, 200)
 	s := newTestSender(t, rc.srv.URL, clk, ta, Options{BatchSize: 1, MinBackoff: time.Second, MaxBackoff: time.Minute})
 	s.Start()
-	NewDispatcher(clk.Now, s).Offer(rejected(0))
+	NewDispatcher(clk.Now, s).Offer(ptr(rejected(0)))
 	for range 2 {
 		clk.BlockUntilTimers(1)
 		clk.Advance(time.Minute)
@@ -264,7 +266,7 @@ func TestSenderRetryAfter(t *testing.T) {
 	rc := newReceiver(t, 429, 200)
 	s := newTestSender(t, rc.srv.URL, clk, ta, Options{BatchSize: 1, MinBackoff: time.Second})
 	s.Start()
-	NewDispatcher(clk.Now, s).Offer(rejected(0))
+	NewDispatcher(clk.Now, s).Offer(ptr(rejected(0)))
 	clk.BlockUntilTimers(1)
 	clk.Advance(6 * time.Second)
 	if clk.Timers() != 1 {
@@ -280,7 +282,7 @@ func TestSenderDoesNotRetryClientErrors(t *testing.T) {
 	rc := newReceiver(t, 400, 200)
 	s := newTestSender(t, rc.srv.URL, clk, ta, Options{BatchSize: 1})
 	s.Start()
-	NewDispatcher(clk.Now, s).Offer(rejected(0))
+	NewDispatcher(clk.Now, s).Offer(ptr(rejected(0)))
 	ta.waitFor(t, Failed, 1)
 	if n := len(rc.deliveries()); n != 1 || clk.Timers() != 0 {
 		t.Fatalf("%d attempts, %d timers; want 1 attempt and no retry", n, clk.Timers())
@@ -303,7 +305,7 @@ func TestSenderGivesUpOnNetworkErrors(t *testing.T) {
 	clk, ta := fakeclock.New(), newTally()
 	s := newTestSender(t, url, clk, ta, Options{BatchSize: 1, MaxRetries: 2})
 	s.Start()
-	NewDispatcher(clk.Now, s).Offer(rejected(0))
+	NewDispatcher(clk.Now, s).Offer(ptr(rejected(0)))
 	for range 2 {
 		clk.BlockUntilTimers(1)
 		clk.Advance(time.Minute)
@@ -328,13 +330,13 @@ func TestSenderFullQueueDrops(t *testing.T) {
 	s := newTestSender(t, rc.srv.URL, clk, ta, Options{BatchSize: 1, QueueSize: 2, DropLogInterval: time.Minute, ShutdownTimeout: 5 * time.Second})
 	d := NewDispatcher(clk.Now, s)
 	s.Start()
-	d.Offer(rejected(0))
+	d.Offer(ptr(rejected(0)))
 	<-rc.arrived // in flight, and hung
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		for i := range 10 {
-			d.Offer(rejected(i + 1))
+			d.Offer(ptr(rejected(i + 1)))
 		}
 	}()
 	select {
@@ -351,7 +353,7 @@ func TestSenderFullQueueDrops(t *testing.T) {
 	}
 	ta.mu.Unlock()
 	clk.Advance(time.Minute)
-	d.Offer(rejected(20))
+	d.Offer(ptr(rejected(20)))
 	ta.mu.Lock()
 	if len(ta.problems) != 2 || ta.problems[1].Events != 8 {
 		t.Fatalf("problems %+v, want a second report of the 8 drops since", ta.problems)
@@ -380,14 +382,14 @@ func TestSenderCloseFlushes(t *testing.T) {
 	d := NewDispatcher(clk.Now, s)
 	d.Start()
 	for i := range 5 {
-		d.Offer(rejected(i))
+		d.Offer(ptr(rejected(i)))
 	}
 	d.Close() // no clock moves: the batch goes out on Close, not on the interval
 	if got := ta.get(Sent); got != 5 {
 		t.Fatalf("sent = %d after Close, want 5", got)
 	}
 	var nilDispatcher *Dispatcher
-	nilDispatcher.Offer(rejected(0))
+	nilDispatcher.Offer(ptr(rejected(0)))
 	nilDispatcher.Close()
 }
 
@@ -397,8 +399,8 @@ func TestSenderOnlyWantedEvents(t *testing.T) {
 	rc := newReceiver(t)
 	s := newTestSender(t, rc.srv.URL, clk, ta, Options{BatchSize: 1})
 	d := NewDispatcher(clk.Now, s)
-	d.Offer(audit.Event{Kind: audit.KindRateLimited, Result: audit.Deny}) // not subscribed
-	d.Offer(audit.Event{Kind: audit.KindLoginFailed, Result: audit.Deny, Reason: "state_mismatch"})
+	d.Offer(&audit.Event{Kind: audit.KindRateLimited, Result: audit.Deny}) // not subscribed
+	d.Offer(&audit.Event{Kind: audit.KindLoginFailed, Result: audit.Deny, Reason: "state_mismatch"})
 	if n := len(s.queue); n != 1 {
 		t.Fatalf("queued %d, want only the login failure", n)
 	}

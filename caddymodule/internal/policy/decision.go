@@ -42,8 +42,6 @@ const (
 	// ReasonMFARequired means the principal must show a second factor
 	// (the mfa rules) and its authentication does not, or no longer does.
 	ReasonMFARequired Reason = "mfa_required"
-	// ReasonTooManyFailures means the client address failed too often.
-	ReasonTooManyFailures Reason = "too_many_failures"
 	// ReasonUnavailable means a dependency needed to decide is down.
 	ReasonUnavailable Reason = "unavailable"
 	// ReasonOriginNotAllowed means the Origin header is not allowed.
