@@ -52,7 +52,7 @@ func TestAuthServerCaddyfile(t *testing.T) {
 		{name: "on or off", block: "authorization_server {\n issuer https://gw.example.com\n dynamic_registration yes\n}", want: "error: takes on or off"},
 		{name: "nothing can register", block: "authorization_server {\n issuer https://gw.example.com\n dynamic_registration off\n client_metadata_documents off\n}", want: "error: no client can connect"},
 		{name: "access outlives refresh", block: "authorization_server {\n issuer https://gw.example.com\n access_token_lifetime 2h\n refresh_token_lifetime 1h\n}", want: "error: must not be longer"},
-		{name: "bad key", block: "authorization_server {\n issuer https://gw.example.com\n signing_key not-a-pem\n}", want: "error: signing_key 1: authserver: signing key is not PEM"},
+		{name: "bad key", block: "authorization_server {\n issuer https://gw.example.com\n signing_key not-a-pem\n}", want: "error: signing_key 1: authserver: signing key: assertion: key is not PEM"},
 		{name: "given twice", block: "authorization_server {\n issuer https://gw.example.com\n}\nauthorization_server {\n issuer https://gw.example.com\n}", want: "error: authorization_server is given twice"},
 	}
 	for _, tt := range tests {

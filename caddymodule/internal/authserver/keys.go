@@ -17,6 +17,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/portcullis-auth/portcullis/caddymodule/internal/assertion"
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/store"
 )
 
@@ -132,28 +133,11 @@ func (r *keyring) shared(ctx context.Context) (*ecdsa.PrivateKey, error) {
 }
 
 // ParseKey reads an EC P-256 private key from PEM (SEC 1 "EC PRIVATE
-// KEY" or PKCS #8 "PRIVATE KEY").
+// KEY" or PKCS #8 "PRIVATE KEY"), as the signed assertion's keys are read.
 func ParseKey(pemData []byte) (*ecdsa.PrivateKey, error) {
-	block, _ := pem.Decode(pemData)
-	if block == nil {
-		return nil, errors.New("authserver: signing key is not PEM")
-	}
-	var k any
-	var err error
-	switch block.Type {
-	case "EC PRIVATE KEY":
-		k, err = x509.ParseECPrivateKey(block.Bytes)
-	case "PRIVATE KEY":
-		k, err = x509.ParsePKCS8PrivateKey(block.Bytes)
-	default:
-		return nil, fmt.Errorf("authserver: PEM block %q is not a private key", block.Type)
-	}
+	k, err := assertion.ParseKey(pemData)
 	if err != nil {
-		return nil, fmt.Errorf("authserver: parsing signing key: %w", err)
+		return nil, fmt.Errorf("authserver: signing key: %w", err)
 	}
-	ec, ok := k.(*ecdsa.PrivateKey)
-	if !ok || ec.Curve != elliptic.P256() {
-		return nil, errors.New("authserver: signing key must be an EC P-256 key (openssl ecparam -name prime256v1 -genkey)")
-	}
-	return ec, nil
+	return k, nil
 }

@@ -81,15 +81,18 @@ func DeriveCodecs(keys [][]byte, purpose string, maxAge time.Duration) ([]secure
 	return codecs, nil
 }
 
-// sealer encrypts records with AES-256-GCM under keys derived from the
-// configured secrets: the first key seals, every key opens.
+// Sealer encrypts records with AES-256-GCM under keys derived from the
+// configured secrets for one purpose: the first key seals, every key
+// opens (rotation). Session records use it, and so does every other
+// record kept encrypted at rest (the upstream credential vault), each
+// under its own purpose so no two share a key.
 //
 // Sealed format: version byte (1), key id (4 bytes, a hash of the derived
 // key, so opening picks the right key without trial decryption), nonce
 // (12 bytes, random), ciphertext and tag. The additional data binds the
-// ciphertext to its store key, so a record copied to another session's key
-// does not open.
-type sealer struct {
+// ciphertext to its store key, so a record copied to another record's key
+// does not open. A Sealer is safe for concurrent use.
+type Sealer struct {
 	keys []sealKey
 }
 
@@ -103,14 +106,19 @@ const (
 	sealOverhead = 1 + 4 + 12 + 16
 )
 
-// newSealer derives the record keys.
-func newSealer(keys [][]byte) (*sealer, error) {
+// NewSealer derives one AES-256-GCM key per configured secret for
+// purpose, with HKDF-SHA256. Keys must meet MinKeyBytes; errors never
+// contain key material.
+func NewSealer(keys [][]byte, purpose string) (*Sealer, error) {
 	if err := checkKeys(keys); err != nil {
 		return nil, err
 	}
-	s := &sealer{}
+	if purpose == "" {
+		return nil, errors.New("session: sealer purpose must not be empty")
+	}
+	s := &Sealer{}
 	for _, k := range keys {
-		dk := deriveKey(k, purposeRecord, 32)
+		dk := deriveKey(k, purpose, 32)
 		block, err := aes.NewCipher(dk)
 		if err != nil {
 			return nil, fmt.Errorf("session: record cipher: %w", err)
@@ -128,8 +136,11 @@ func newSealer(keys [][]byte) (*sealer, error) {
 	return s, nil
 }
 
-// seal encrypts plaintext for the record stored under aad.
-func (s *sealer) seal(plaintext []byte, aad string) []byte {
+// newSealer is the session records' Sealer.
+func newSealer(keys [][]byte) (*Sealer, error) { return NewSealer(keys, purposeRecord) }
+
+// Seal encrypts plaintext for the record stored under aad.
+func (s *Sealer) Seal(plaintext []byte, aad string) []byte {
 	k := s.keys[0]
 	out := make([]byte, 1+4+12, sealOverhead+len(plaintext))
 	out[0] = sealVersion
@@ -138,14 +149,14 @@ func (s *sealer) seal(plaintext []byte, aad string) []byte {
 	return k.aead.Seal(out, out[5:17], plaintext, []byte(aad))
 }
 
-// errSealed is returned for records that do not open: corrupt, sealed
+// ErrSealed is returned for records that do not open: corrupt, sealed
 // under a key no longer configured, or moved to another key.
-var errSealed = errors.New("session: record does not decrypt")
+var ErrSealed = errors.New("session: record does not decrypt")
 
-// open decrypts a sealed record stored under aad.
-func (s *sealer) open(sealed []byte, aad string) ([]byte, error) {
+// Open decrypts a sealed record stored under aad.
+func (s *Sealer) Open(sealed []byte, aad string) ([]byte, error) {
 	if len(sealed) < sealOverhead || sealed[0] != sealVersion {
-		return nil, errSealed
+		return nil, ErrSealed
 	}
 	for _, k := range s.keys {
 		if !bytes.Equal(k.id[:], sealed[1:5]) {
@@ -153,9 +164,9 @@ func (s *sealer) open(sealed []byte, aad string) ([]byte, error) {
 		}
 		pt, err := k.aead.Open(nil, sealed[5:17], sealed[17:], []byte(aad))
 		if err != nil {
-			return nil, errSealed
+			return nil, ErrSealed
 		}
 		return pt, nil
 	}
-	return nil, errSealed
+	return nil, ErrSealed
 }

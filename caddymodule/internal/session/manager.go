@@ -98,7 +98,7 @@ type Manager struct {
 	st        store.Store
 	atomic    Atomic
 	keys      keys
-	sealer    *sealer
+	sealer    *Sealer
 	codecs    []securecookie.Codec
 	cookie    CookieConfig
 	idle      time.Duration

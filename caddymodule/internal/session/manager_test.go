@@ -179,16 +179,16 @@ func TestSealer(t *testing.T) {
 		t.Fatal(err)
 	}
 	pt := []byte(`{"secret":"value"}`)
-	sealed := s1.seal(pt, "key-a")
+	sealed := s1.Seal(pt, "key-a")
 	if bytes.Contains(sealed, pt) {
 		t.Fatal("sealed record contains the plaintext")
 	}
-	if again := s1.seal(pt, "key-a"); bytes.Equal(again, sealed) {
+	if again := s1.Seal(pt, "key-a"); bytes.Equal(again, sealed) {
 		t.Fatal("two seals are identical: nonce reuse")
 	}
 	tests := []struct {
 		name   string
-		s      *sealer
+		s      *Sealer
 		sealed []byte
 		aad    string
 		ok     bool
@@ -206,13 +206,13 @@ func TestSealer(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := tt.s.open(tt.sealed, tt.aad)
+			got, err := tt.s.Open(tt.sealed, tt.aad)
 			if tt.ok != (err == nil) || (tt.ok && !bytes.Equal(got, pt)) {
 				t.Fatalf("open = %q, %v; want ok=%v", got, err, tt.ok)
 			}
 		})
 	}
-	if !bytes.Equal(s21.seal(pt, "k")[1:5], s2.seal(pt, "k")[1:5]) {
+	if !bytes.Equal(s21.Seal(pt, "k")[1:5], s2.Seal(pt, "k")[1:5]) {
 		t.Fatal("the first key does not seal")
 	}
 }

@@ -98,7 +98,7 @@ func (m *Manager) encode(rec *record, key string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("session: encoding record: %w", err)
 	}
-	return m.sealer.seal(pt, key), nil
+	return m.sealer.Seal(pt, key), nil
 }
 
 // decode opens a record read from key. A record that does not open or
@@ -108,7 +108,7 @@ func (m *Manager) decode(raw []byte, key string) (*record, error) {
 	if rec, ok := m.decoded.get(key, raw); ok {
 		return rec, nil
 	}
-	pt, err := m.sealer.open(raw, key)
+	pt, err := m.sealer.Open(raw, key)
 	if err != nil {
 		return nil, fmt.Errorf("%w (record does not decrypt)", ErrNotFound)
 	}

@@ -34,7 +34,7 @@ func TestSealer(t *testing.T) {
 		{"flipped nonce bit", flip(sealed, 6), "pcl:{v:alice:github}", false},
 		{"unknown key id", flip(sealed, 2), "pcl:{v:alice:github}", false},
 		{"wrong version", flip(sealed, 0), "pcl:{v:alice:github}", false},
-		{"truncated", sealed[:sealOverhead-1], "pcl:{v:alice:github}", false},
+		{"truncated", sealed[:1+4+12+16-1], "pcl:{v:alice:github}", false},
 		{"empty", nil, "pcl:{v:alice:github}", false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
