@@ -4,6 +4,7 @@ import (
 	"crypto/ecdsa"
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/authserver"
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/clientreg"
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/endpoint"
+	"github.com/portcullis-auth/portcullis/caddymodule/internal/ratelimit"
 )
 
 // SelfAuthorizationServer in a resource's AuthorizationServers names
@@ -35,7 +37,10 @@ const authServerPath = "oauth/"
 // resource's RFC 9728 metadata, register (Client ID Metadata Documents
 // or RFC 7591), send the user through the gateway's browser sign-in and
 // a consent page, and get short-lived access tokens signed by the
-// gateway, which every route then accepts like any JWT.
+// gateway, which the routes bound to the token's resource (`resource
+// <uri>` in the route) then accept like any JWT; routes bound to no
+// resource refuse them, and the app's grants never widen their scopes
+// (they carry what the user consented to).
 //
 // Endpoints, on every site that uses the handler: the metadata at
 // /.well-known/oauth-authorization-server, and under the endpoint
@@ -94,6 +99,9 @@ type authServer struct {
 	server    *authserver.Server
 	clients   *clientreg.Registry
 	metrics   *authServerMetrics
+	// registerLimiter bounds RFC 7591 registrations per client address
+	// (each is stored for the registration lifetime).
+	registerLimiter ratelimit.Limiter
 }
 
 // on reads an on/off pointer with a default of on.
@@ -204,4 +212,33 @@ func resolveSelf(servers []string, self string) []string {
 		}
 	}
 	return out
+}
+
+// registerZone is the limit of RFC 7591 registrations per client
+// address (an IPv6 address counts by its /64): registration is
+// unauthenticated and every registration is kept for the registration
+// lifetime, so without it one address could fill the store.
+var registerZone = ratelimit.Zone{Name: "oauth_register", Rate: ratelimit.Rate{Count: 60, Period: time.Hour}, Burst: 49}
+
+// newRegisterLimiter returns the in-process limiter of registrations
+// (each replica bounds its own).
+func newRegisterLimiter() ratelimit.Limiter { return ratelimit.NewMemory(ratelimit.MemoryOptions{}) }
+
+// addressBucket is what counts as one client for per-address limits
+// (registrations, failed-credential lockouts): an IPv4 address (also in
+// its IPv4-mapped IPv6 form), or the /64 of an IPv6 address, since one
+// host usually holds a whole /64 and could otherwise change address
+// between attempts. Anything else is returned as is.
+func addressBucket(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	a = a.Unmap()
+	if a.Is6() {
+		if p, err := a.WithZone("").Prefix(64); err == nil {
+			return p.String()
+		}
+	}
+	return a.String()
 }

@@ -39,7 +39,7 @@ func (a *App) provisionAuthServer(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("authorization_server: %w", err)
 	}
-	as.server, as.clients = srv, reg
+	as.server, as.clients, as.registerLimiter = srv, reg, newRegisterLimiter()
 	if as.metrics, err = newAuthServerMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return err
 	}

@@ -4,15 +4,20 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"go.uber.org/zap"
 
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/audit"
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/authserver"
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/clientreg"
+	"github.com/portcullis-auth/portcullis/caddymodule/internal/ratelimit"
 )
 
 // maxTokenRequest bounds the body of a token, revocation or
@@ -201,6 +206,9 @@ func (h *Handler) serveRegister(w http.ResponseWriter, r *http.Request, rid stri
 		writeTokenError(w, rid, http.StatusMethodNotAllowed, "invalid_request", "use POST")
 		return
 	}
+	if !h.registrationAllowed(w, r, rid) {
+		return
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxTokenRequest))
 	if err != nil {
 		writeTokenError(w, rid, http.StatusRequestEntityTooLarge, "invalid_client_metadata", "the registration request is too large")
@@ -224,4 +232,24 @@ func (h *Handler) serveRegister(w http.ResponseWriter, r *http.Request, rid stri
 	w.Header().Set("Pragma", "no-cache")
 	w.WriteHeader(http.StatusCreated)
 	_, _ = w.Write(resp)
+}
+
+// registrationAllowed applies registerZone to the client's address; on
+// refusal it has answered 429 with Retry-After.
+func (h *Handler) registrationAllowed(w http.ResponseWriter, r *http.Request, rid string) bool {
+	as := h.app.authServer
+	if as.registerLimiter == nil {
+		return true
+	}
+	ip, _ := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string)
+	res, err := as.registerLimiter.Allow(r.Context(), []ratelimit.Request{{Zone: registerZone, Key: "ip:" + addressBucket(ip)}})
+	if err != nil || ratelimit.Allowed(res) {
+		return true // the in-memory limiter fails only for invalid requests
+	}
+	h.emitAS(r, rid, asEvent{kind: KindOAuthRegistration, result: audit.Deny, reason: "rate_limited"})
+	if s, ok := ratelimit.Strictest(res); ok && s.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(s.RetryAfter.Seconds()))))
+	}
+	writeTokenError(w, rid, http.StatusTooManyRequests, "temporarily_unavailable", "too many registrations from this address; try again later")
+	return false
 }

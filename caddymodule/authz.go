@@ -257,11 +257,13 @@ func attributes(p principal.Principal) policy.Attributes {
 
 // effective returns p with its effective scopes: as its credential
 // grants them, then those the app's grants give it (never for an API
-// key, whose scopes are explicit), then every scope they imply. Rules,
+// key, whose scopes are explicit, nor for an access token of the
+// gateway's own authorization server, whose scopes are what the user
+// consented to), then every scope they imply. Rules,
 // identity headers, placeholders and audit events all read these.
 func (h *Handler) effective(p principal.Principal) principal.Principal {
 	var grants []policy.Grant
-	if h.app.authz != nil && p.Method != principal.MethodAPIKey {
+	if h.app.authz != nil && p.Method != principal.MethodAPIKey && !h.app.ownAccessToken(p) {
 		grants = h.app.authz.grants
 	}
 	p.Scopes = policy.EffectiveScopes(p.Scopes, grants, attributes(p), h.app.implications)
@@ -333,4 +335,10 @@ func (h *Handler) whoamiInfo(s *session.Session) session.Info {
 	p.Scopes = providerScopes(s.Tokens.Scope)
 	info.Scopes = h.effective(p).Scopes
 	return info
+}
+
+// ownAccessToken reports whether p is an access token of the gateway's
+// own authorization server.
+func (a *App) ownAccessToken(p principal.Principal) bool {
+	return p.Method == principal.MethodJWT && a.authServer != nil && p.Issuer != "" && p.Issuer == a.authServer.cfg.Issuer
 }

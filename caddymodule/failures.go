@@ -179,7 +179,7 @@ func (h *Handler) lockedOut(ctx context.Context, kind credential.Kind, clientIP 
 	if !f.guards(kind) {
 		return nil
 	}
-	err := f.g.Check(ctx, clientIP)
+	err := f.g.Check(ctx, addressBucket(clientIP))
 	if err == nil {
 		return nil
 	}
@@ -215,7 +215,7 @@ func (h *Handler) noteFailure(r *http.Request, kind credential.Kind, clientIP st
 	if !f.guards(kind) || !countsAsFailure(kind, reason) {
 		return
 	}
-	if st := f.g.Fail(r.Context(), clientIP); st.Started {
+	if st := f.g.Fail(r.Context(), addressBucket(clientIP)); st.Started {
 		rid := ""
 		if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
 			rid, _ = repl.GetString("http.auth.request_id")

@@ -206,6 +206,12 @@ func (h *Handler) authorize(r *http.Request, p principal.Principal, each []polic
 		return refuse(policy.ReasonWrongAudience, challenge{status: http.StatusUnauthorized, code: "invalid_token",
 			description: "the token was not issued for this resource"})
 	}
+	if h.resource == nil && h.app.ownAccessToken(p) {
+		// The gateway's own access tokens name one resource (RFC 8707):
+		// a route that serves none is no token's audience.
+		return refuse(policy.ReasonWrongAudience, challenge{status: http.StatusUnauthorized, code: "invalid_token",
+			description: "the token was issued for a protected resource this route does not serve"})
+	}
 	d := policy.AuthorizeEach(policy.Applicable(h.reqs, attributes(p)), h.app.implications, p.Scopes, each)
 	ev.RequiredScopes = d.Required
 	if !d.Allow {
