@@ -59,6 +59,11 @@ func (p *ForwardAuthPolicy) compile() error {
 	if p.readsCall {
 		return errors.New("tool and mcp_method rules read the JSON-RPC body, which forward-auth never receives: protect MCP servers with the inline portcullis handler")
 	}
+	if p.Inject != nil {
+		// The front proxy, not the gateway, sends the request upstream:
+		// there is no request to set the user's provider token on.
+		return errors.New("inject needs the inline portcullis handler: with forward-auth the front proxy sends the request upstream, never carrying the user's provider token")
+	}
 	p.hosts = caddyhttp.MatchHost(slices.Clone(p.Hosts))
 	if err := p.hosts.Provision(caddy.Context{}); err != nil {
 		return fmt.Errorf("hosts: %w", err)

@@ -187,6 +187,16 @@ func TestForwardAuthRefusesBodyRules(t *testing.T) {
 	}
 }
 
+// TestForwardAuthRefusesInject: a policy with inject would be accepted
+// and then do nothing (the gateway never sends the upstream request).
+func TestForwardAuthRefusesInject(t *testing.T) {
+	t.Parallel()
+	p := &ForwardAuthPolicy{Handler: Handler{Inject: &InjectConfig{Provider: "github"}}}
+	if err := p.compile(); err == nil || !strings.Contains(err.Error(), "inline portcullis handler") {
+		t.Fatalf("compile = %v, want inject refused", err)
+	}
+}
+
 func TestLoginCookiesKeepsTheFlowCookie(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
