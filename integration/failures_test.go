@@ -84,7 +84,7 @@ func TestFailuresSharedProgressiveAcrossReplicas(t *testing.T) {
 	key, block := newKey(t, "--subject", "ci-bot", "--scopes", "orders:read")
 	up := harness.StartUpstream(t)
 	redis := redistest.StartStandalone(t) // private: every gateway's client is 127.0.0.1
-	const lockout = 3                     // seconds
+	const lockout = 10                    // seconds: outlasts a few requests on a busy machine
 	conf := failuresGateway(idp.Issuer(), up.Addr, redisStore(redis.URL()), block,
 		fmt.Sprintf("limit 3/1m\n\t\t\tlockout %ds\n\t\t\tprogressive max 1m\n\t\t\tshared", lockout))
 	a, b := harness.StartGateway(t, conf), harness.StartGateway(t, conf)

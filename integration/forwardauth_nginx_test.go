@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -97,7 +96,7 @@ http {
 // the test with the process's output and conf.
 func startFront(t *testing.T, what string, cmd *exec.Cmd, stop os.Signal, port int, inUse, conf string) error {
 	t.Helper()
-	out := &lockedLog{}
+	out := &harness.LockedBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -136,22 +135,4 @@ func startFront(t *testing.T, what string, cmd *exec.Cmd, stop os.Signal, port i
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-// lockedLog collects a process's output.
-type lockedLog struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

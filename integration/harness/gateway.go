@@ -33,7 +33,7 @@ type Gateway struct {
 	t      testing.TB
 	cmd    *exec.Cmd
 	config string
-	out    *lockedBuffer
+	out    *LockedBuffer
 	done   chan struct{}
 }
 
@@ -95,7 +95,7 @@ func start(t testing.TB, o Options) (*Gateway, error) {
 	conf := o.Caddyfile
 	dir := t.TempDir()
 	g := &Gateway{Ports: p, URL: fmt.Sprintf("http://127.0.0.1:%d", p.HTTP), t: t,
-		config: filepath.Join(dir, "Caddyfile"), out: &lockedBuffer{}, done: make(chan struct{})}
+		config: filepath.Join(dir, "Caddyfile"), out: &LockedBuffer{}, done: make(chan struct{})}
 	if err := os.WriteFile(g.config, []byte(conf(p)), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -211,19 +211,22 @@ func Send(t testing.TB, req *http.Request) (*http.Response, string) {
 	return resp, b.String()
 }
 
-// lockedBuffer is a bytes.Buffer safe for the process writers and readers.
-type lockedBuffer struct {
+// LockedBuffer collects a process's output: safe for the process's
+// writers and the test's readers at once.
+type LockedBuffer struct {
 	mu sync.Mutex
 	b  strings.Builder
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) {
+// Write implements io.Writer.
+func (l *LockedBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.Write(p)
 }
 
-func (l *lockedBuffer) String() string {
+// String returns everything written so far.
+func (l *LockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
