@@ -110,6 +110,11 @@ func TestAPIKeyOwnLimitAcrossReplicas(t *testing.T) {
 	if got := hammer(t, gws, stored, 20, `"api_key";q=5;w=18000`); got != 5 {
 		t.Errorf("stored key, burst 4: %d requests admitted over both replicas, want exactly 5", got)
 	}
+	// The events reach the test through the gateways' output pipes, which
+	// may lag the answers: wait for them, then count exactly.
+	waitFor(t, "35 api_key_rate_limited events", func() bool {
+		return strings.Count(gws[0].Logs()+gws[1].Logs(), `"reason":"api_key_rate_limited"`) >= 20+15
+	})
 	logs := gws[0].Logs() + gws[1].Logs()
 	if n := strings.Count(logs, `"reason":"api_key_rate_limited"`); n != 20+15 {
 		t.Errorf("%d api_key_rate_limited audit events, want 35", n)

@@ -109,9 +109,11 @@ func TestFailuresSharedProgressiveAcrossReplicas(t *testing.T) {
 	if resp, body := b.Do(t, "GET", "/orders", bearer(forged)); resp.StatusCode != 429 {
 		t.Fatalf("a token from the locked-out address on B: %d %s", resp.StatusCode, body)
 	}
-	if !strings.Contains(b.Logs(), `"reason":"api_key_throttled"`) || !strings.Contains(b.Logs(), `"reason":"token_throttled"`) {
-		t.Fatalf("B's audit log lacks api_key_throttled or token_throttled:\n%s", b.Logs())
-	}
+	// The events reach the test through the gateway's output pipe, which
+	// may lag the answers.
+	waitLog(t, b, `"reason":"api_key_throttled"`)
+	waitLog(t, b, `"reason":"token_throttled"`)
+	waitLog(t, a, `"event":"lockout_started"`)
 	if got := grepLines(a.Logs(), `"event":"lockout_started"`); strings.Count(got, "\n") > 1 || !strings.Contains(got, `"reason":"api_key_throttled"`) {
 		t.Fatalf("A's lockout_started events:\n%s\nwant one, reason api_key_throttled (the third failure was a key)", got)
 	}
