@@ -33,8 +33,12 @@ type Gateway struct {
 	t      testing.TB
 	cmd    *exec.Cmd
 	config string
-	out    *LockedBuffer
-	done   chan struct{}
+	// out is the file the process writes its stdout and stderr to:
+	// written by the process's own system calls, so a log line written
+	// before an answer is in it by the time the answer arrives (a pipe
+	// copied by a goroutine could lag).
+	out  string
+	done chan struct{}
 }
 
 // Caddyfile makes a gateway's configuration for the given ports. The
@@ -95,15 +99,21 @@ func start(t testing.TB, o Options) (*Gateway, error) {
 	conf := o.Caddyfile
 	dir := t.TempDir()
 	g := &Gateway{Ports: p, URL: fmt.Sprintf("http://127.0.0.1:%d", p.HTTP), t: t,
-		config: filepath.Join(dir, "Caddyfile"), out: &LockedBuffer{}, done: make(chan struct{})}
+		config: filepath.Join(dir, "Caddyfile"), out: filepath.Join(dir, "output.log"), done: make(chan struct{})}
 	if err := os.WriteFile(g.config, []byte(conf(p)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	g.cmd = exec.Command(Binary(t), "run", "--config", g.config, "--adapter", "caddyfile")
 	g.cmd.Env = append(append(os.Environ(), "HOME="+dir, "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir), env...)
-	g.cmd.Stdout, g.cmd.Stderr = g.out, g.out
+	out, err := os.OpenFile(g.out, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.cmd.Stdout, g.cmd.Stderr = out, out
 	g.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := g.cmd.Start(); err != nil {
+	err = g.cmd.Start()
+	out.Close() // the process has its own copy
+	if err != nil {
 		t.Fatalf("starting portcullis: %v", err)
 	}
 	go func() { _ = g.cmd.Wait(); close(g.done) }()
@@ -165,7 +175,13 @@ func (g *Gateway) Reload(conf Caddyfile) error {
 }
 
 // Logs returns everything the process wrote so far.
-func (g *Gateway) Logs() string { return g.out.String() }
+func (g *Gateway) Logs() string {
+	b, err := os.ReadFile(g.out)
+	if err != nil {
+		return fmt.Sprintf("(reading the gateway's output: %v)", err)
+	}
+	return string(b)
+}
 
 // Stop terminates the process (SIGTERM, then SIGKILL after 5 s).
 func (g *Gateway) Stop() {
