@@ -45,13 +45,17 @@ func valgrindVersion() string {
 // 3.19 does not know RDTSCP, which Go's runtime uses for its CPU ticks
 // where the processor has it (SIGILL at start): cpu.rdtscp=off makes it
 // take the fenced RDTSC path instead.
-func underCallgrind(bin, dir, name string) launch {
+func underCallgrind(bin, dir, name, gogc string) launch {
 	d := direct(bin)
+	env := []string{"GODEBUG=asyncpreemptoff=1,gctrace=1,cpu.rdtscp=off", "GOMAXPROCS=1"}
+	if gogc != "" {
+		env = append(env, "GOGC="+gogc)
+	}
 	return launch{
 		argv: func(conf string) []string {
 			return append([]string{"valgrind", "--tool=callgrind", "--callgrind-out-file=" + dumpPrefix(dir, name) + "%p"}, d.argv(conf)...)
 		},
-		env:           []string{"GODEBUG=asyncpreemptoff=1,gctrace=1,cpu.rdtscp=off", "GOMAXPROCS=1"},
+		env:           env,
 		listenTimeout: callgrindListenTimeout,
 	}
 }
@@ -86,13 +90,13 @@ func dumpFiles(dir, name string, pid int) ([]string, error) {
 }
 
 // waitDump waits until a numbered dump that is not among before appears
-// and is complete, and returns its instruction count.
-func waitDump(dir, name string, pid int, before []string, timeout time.Duration) (int64, error) {
+// and is complete, and returns its instruction count and file.
+func waitDump(dir, name string, pid int, before []string, timeout time.Duration) (int64, string, error) {
 	deadline := time.Now().Add(timeout)
 	for {
 		files, err := dumpFiles(dir, name, pid)
 		if err != nil {
-			return 0, err
+			return 0, "", err
 		}
 		for _, f := range files {
 			if slices.Contains(before, f) {
@@ -100,18 +104,18 @@ func waitDump(dir, name string, pid int, before []string, timeout time.Duration)
 			}
 			raw, err := os.ReadFile(f)
 			if err != nil {
-				return 0, fmt.Errorf("reading callgrind dump: %w", err)
+				return 0, "", fmt.Errorf("reading callgrind dump: %w", err)
 			}
 			ir, complete, err := parseDump(raw)
 			if err != nil {
-				return 0, fmt.Errorf("%s: %w", f, err)
+				return 0, "", fmt.Errorf("%s: %w", f, err)
 			}
 			if complete {
-				return ir, nil
+				return ir, f, nil
 			}
 		}
 		if time.Now().After(deadline) {
-			return 0, fmt.Errorf("no complete callgrind dump of %s (pid %d) after %s", name, pid, timeout)
+			return 0, "", fmt.Errorf("no complete callgrind dump of %s (pid %d) after %s", name, pid, timeout)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -162,6 +166,21 @@ func removeDumps(dir, name string) error {
 		if err := os.Remove(f); err != nil {
 			return fmt.Errorf("removing callgrind dump: %w", err)
 		}
+	}
+	return nil
+}
+
+// keepDump copies a window's dump into dir as callgrind.<name>.out.
+func keepDump(dump, dir, name string) error {
+	raw, err := os.ReadFile(dump)
+	if err != nil {
+		return fmt.Errorf("reading callgrind dump: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", dir, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "callgrind."+name+".out"), raw, 0o644); err != nil {
+		return fmt.Errorf("keeping callgrind dump: %w", err)
 	}
 	return nil
 }

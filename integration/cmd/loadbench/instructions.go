@@ -99,7 +99,7 @@ func measureInstructions(bin, dir string, s scenario, env *benchEnv, o options) 
 	if err != nil {
 		return instructionCount{}, fmt.Errorf("finding a port: %w", err)
 	}
-	p, err := start(dir, s.name, s.site(port, env), port, underCallgrind(bin, dir, s.name))
+	p, err := start(dir, s.name, s.site(port, env), port, underCallgrind(bin, dir, s.name, o.gogc))
 	if err != nil {
 		return instructionCount{}, err
 	}
@@ -141,13 +141,18 @@ func measureInstructions(bin, dir string, s scenario, env *benchEnv, o options) 
 	if err := callgrindControl("-d", p.pid()); err != nil {
 		return instructionCount{}, err
 	}
-	ir, err := waitDump(dir, s.name, p.pid(), before, dumpTimeout)
+	ir, dump, err := waitDump(dir, s.name, p.pid(), before, dumpTimeout)
 	if err != nil {
 		return instructionCount{}, err
 	}
+	if o.keepDumps != "" {
+		if err := keepDump(dump, o.keepDumps, s.name); err != nil {
+			return instructionCount{}, err
+		}
+	}
 	gcs1, gcErr1 := gcCount(p.log.Name())
 	gcs := gcs1 - gcs0
-	if gcErr != nil || gcErr1 != nil {
+	if gcErr != nil || gcErr1 != nil || o.gogc == "off" {
 		gcs = -1
 	}
 	if err := check(s, r); err != nil {

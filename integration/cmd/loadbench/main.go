@@ -39,6 +39,8 @@ func main() {
 	instructions := flag.Bool("instructions", false, "instead of timing rounds, count the gateway's instructions per request under callgrind (writes instructions.md)")
 	window := flag.Duration("instructions-window", 20*time.Second, "measured window per configuration with -instructions")
 	binary := flag.String("binary", "", "run this portcullis binary instead of building ./cmd/portcullis (the tests pass the one they built)")
+	keepDumps := flag.String("keep-dumps", "", "with -instructions, copy each configuration's window dump here as callgrind.<name>.out (for callgrind_annotate)")
+	gogc := flag.String("gogc", "", "with -instructions, the gateways' GOGC (e.g. off: count the work without garbage collection; the GC column is then empty)")
 	auditLog := flag.String("audit", auditBuffered, "where gateways write audit events: buffered (portcullis_buffered into a file) or stderr (Caddy's default logger, a write per event; for binaries without portcullis_buffered)")
 	flag.Parse()
 	if *chartFrom != "" {
@@ -48,7 +50,7 @@ func main() {
 		return
 	}
 	if err := run(options{rounds: *rounds, duration: *duration, warmup: *warmup, conns: *conns, threads: *threads, out: *out, only: *only, tokens: *tokens,
-		instructions: *instructions, window: *window, binary: *binary, auditLog: *auditLog}); err != nil {
+		instructions: *instructions, window: *window, binary: *binary, auditLog: *auditLog, keepDumps: *keepDumps, gogc: *gogc}); err != nil {
 		log.Fatal(err)
 	}
 }
@@ -67,6 +69,10 @@ type options struct {
 	binary string
 	// auditLog is auditBuffered or auditStderr.
 	auditLog string
+	// keepDumps, if set, is where each window's callgrind dump is kept.
+	keepDumps string
+	// gogc, if set, is the GOGC of gateways under callgrind.
+	gogc string
 }
 
 // run sets the benchmark up and runs the timing rounds or, with
