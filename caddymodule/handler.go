@@ -414,13 +414,7 @@ func (h *Handler) record(ev audit.Event, start time.Time) {
 
 // count counts a decision in the metrics.
 func (h *Handler) count(ev audit.Event, start time.Time) {
-	method := ev.AuthMethod
-	if method == "" {
-		method = "none"
-	}
-	m := h.app.metrics
-	m.decisions.WithLabelValues(string(ev.Result), ev.Reason, method).Inc()
-	m.authDuration.WithLabelValues(method).Observe(time.Since(start).Seconds())
+	h.app.metrics.countDecision(&ev, start)
 }
 
 // serveEndpoint answers a request under the endpoint prefix.

@@ -17,23 +17,26 @@ import (
 type hygiene struct {
 	allowAmbiguousPaths bool
 	allowMethodOverride bool
-	// strip holds the identity header names whose client copies are
-	// removed; trailers may carry none of them, nor a credential header.
-	strip identityStripper
-	// credentials are further names a trailer may not carry.
-	credentials identityStripper
+	// remove holds the names removed in one pass: identity headers, URL
+	// overrides and, unless allowed, method overrides.
+	remove request.HeaderSet
+	// protected holds the names no trailer may carry: identity headers,
+	// credential headers and overrides.
+	protected request.HeaderSet
 }
 
 // newHygiene prepares the step for a route; apiKeyHeader may be empty.
 func newHygiene(strip identityStripper, allowAmbiguousPaths, allowMethodOverride bool, apiKeyHeader string) hygiene {
-	creds := identityStripper{}.with("Authorization").with("Cookie").with("Proxy-Authorization").with("X-Api-Key")
-	for _, n := range append(request.MethodOverrideHeaders, request.URLOverrideHeaders...) {
-		creds = creds.with(n)
+	remove := request.HeaderSet{}.With(strip...).With(request.URLOverrideHeaders...)
+	if !allowMethodOverride {
+		remove = remove.With(request.MethodOverrideHeaders...)
 	}
+	protected := request.HeaderSet{}.With(strip...).With("Authorization", "Cookie", "Proxy-Authorization", "X-Api-Key").
+		With(request.MethodOverrideHeaders...).With(request.URLOverrideHeaders...)
 	if apiKeyHeader != "" {
-		creds = creds.with(apiKeyHeader)
+		protected = protected.With(apiKeyHeader)
 	}
-	return hygiene{allowAmbiguousPaths: allowAmbiguousPaths, allowMethodOverride: allowMethodOverride, strip: strip, credentials: creds}
+	return hygiene{allowAmbiguousPaths: allowAmbiguousPaths, allowMethodOverride: allowMethodOverride, remove: remove, protected: protected}
 }
 
 // apply cleans r in place and returns the method the upstream will act
@@ -47,31 +50,15 @@ func (g hygiene) apply(r *http.Request) (string, error) {
 	if err := check(r.URL.EscapedPath()); err != nil {
 		return "", err
 	}
-	if err := request.CheckTrailers(r, g.protected); err != nil {
+	if err := request.CheckTrailers(r, g.protected.Has); err != nil {
 		return "", err
 	}
-	request.StripLateTrailers(r, g.protected)
+	request.StripLateTrailers(r, g.protected.Has)
 	request.StripHopByHop(r.Header)
-	request.StripURLOverrides(r.Header)
-	g.strip.strip(r.Header)
-	method, err := request.Method(r, g.allowMethodOverride)
+	g.remove.Strip(r.Header)
+	method, err := request.MethodStripped(r, g.allowMethodOverride)
 	if err != nil {
 		return "", fmt.Errorf("method override: %w", err)
 	}
 	return method, nil
-}
-
-// protected reports whether a trailer may not carry name.
-func (g hygiene) protected(name string) bool {
-	return g.strip.has(name) || g.credentials.has(name)
-}
-
-// has reports whether name is one of s in any case, with '_' for '-'.
-func (s identityStripper) has(name string) bool {
-	for _, id := range s {
-		if sameHeaderName(name, id) {
-			return true
-		}
-	}
-	return false
 }

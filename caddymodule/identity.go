@@ -10,7 +10,6 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/principal"
-	"github.com/portcullis-auth/portcullis/caddymodule/internal/request"
 )
 
 // IdentityHeaders names the request headers that carry the caller's
@@ -169,27 +168,6 @@ func (s identityStripper) with(name string) identityStripper {
 		return s
 	}
 	return append(s, n)
-}
-
-// strip removes every request header that any upstream could read as
-// one of ours: the same name in any case, with '_' for '-', any number
-// of times. Clients must never be able to assert an identity. It runs on
-// every request, so it compares without allocating.
-func (s identityStripper) strip(h http.Header) {
-	for name := range h {
-		for _, id := range s {
-			if sameHeaderName(name, id) {
-				delete(h, name)
-				break
-			}
-		}
-	}
-}
-
-// sameHeaderName reports whether name equals norm (a normalized name)
-// ignoring case and reading '_' as '-', with surrounding spaces ignored.
-func sameHeaderName(name, norm string) bool {
-	return request.SameHeaderName(strings.TrimSpace(name), norm)
 }
 
 // setIdentity writes the principal's identity into the request headers

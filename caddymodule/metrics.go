@@ -28,6 +28,8 @@ type metrics struct {
 	keyExpiry *keyExpiryCollector
 	// vault counts the credential vault's events (upstream, event, result).
 	vault *prometheus.CounterVec
+	// series caches the most common decisions' series.
+	series decisionSeries
 }
 
 const metricsNamespace = "portcullis"

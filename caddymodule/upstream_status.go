@@ -16,12 +16,16 @@ import (
 // writer underneath for Flush, Hijack and deadlines (ReadFrom and Push
 // come from caddyhttp.ResponseWriterWrapper).
 type statusWriter struct {
-	*caddyhttp.ResponseWriterWrapper
+	caddyhttp.ResponseWriterWrapper
 	// status is the first final (or 101) status written; 0 until then.
 	status int
-	// onStatus, when set, is called once with that status, before it is
-	// passed on.
-	onStatus func(status int)
+	// app, when set, is where the event is written once the status is
+	// known (before it is passed on), with the time since began; the
+	// writer is the event's only holder, so one allocation carries both.
+	app    *App
+	le     loggedEvent
+	began  time.Time
+	logged bool
 }
 
 // WriteHeader records the first final status and passes it on.
@@ -42,12 +46,20 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	return w.ResponseWriter.Write(b)
 }
 
-// record keeps the status and tells onStatus.
+// record keeps the status and writes the event.
 func (w *statusWriter) record(status int) {
 	w.status = status
-	if w.onStatus != nil {
-		w.onStatus(status)
+	w.log(status)
+}
+
+// log writes the allowed event with the upstream's status, once.
+func (w *statusWriter) log(status int) {
+	if w.app == nil || w.logged {
+		return
 	}
+	w.logged = true
+	w.le.ev.UpstreamStatus, w.le.ev.UpstreamMS = status, time.Since(w.began).Milliseconds()
+	w.app.write(&w.le) // never changed after this
 }
 
 // upstreamStatus is the status the request was answered with: the one
@@ -83,18 +95,9 @@ func (h *Handler) serveNext(w http.ResponseWriter, r *http.Request, next caddyht
 	// The event is written when the upstream's status is known (its
 	// headers, so a long stream is audited at its start, with the time
 	// to that answer), or once next returns without having written one.
-	began := time.Now()
-	emitted := false
-	emit := func(status int) {
-		emitted = true
-		ev.UpstreamStatus, ev.UpstreamMS = status, time.Since(began).Milliseconds()
-		h.app.emit(ev, audit.AllowAll)
-	}
-	sw := &statusWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, onStatus: emit}
+	sw := &statusWriter{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, app: h.app, le: loggedEvent{ev: ev}, began: time.Now()}
 	err := next.ServeHTTP(sw, r)
-	if !emitted {
-		emit(upstreamStatus(sw.status, err))
-	}
+	sw.log(upstreamStatus(sw.status, err)) // when next wrote no status
 	return err
 }
 

@@ -185,7 +185,7 @@ func TestStatusWriterSkipsInformational(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			sw := &statusWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: httptest.NewRecorder()}}
+			sw := &statusWriter{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: httptest.NewRecorder()}}
 			for _, s := range tc.writes {
 				if s < 0 {
 					_, _ = sw.Write([]byte("x"))

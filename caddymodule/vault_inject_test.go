@@ -86,7 +86,7 @@ func TestInjectUpstream(t *testing.T) {
 	r := httptest.NewRequest("GET", "http://gw.test/repos", nil)
 	r.Header["X-Github-Token"] = []string{"forged"}
 	r.Header["x_github_token"] = []string{"forged-too"}
-	h.stripper.strip(r.Header) // the hygiene step, first in the pipeline
+	h.hygiene.remove.Strip(r.Header) // the hygiene step, first in the pipeline
 	if m := h.injectUpstream(r, alice, nil, audit.Event{}); m != nil {
 		t.Fatalf("injectUpstream: %+v", m)
 	}

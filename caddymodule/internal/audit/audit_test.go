@@ -1,6 +1,9 @@
 package audit
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestCleanPath(t *testing.T) {
 	t.Parallel()
@@ -75,4 +78,29 @@ func TestSampler(t *testing.T) {
 func seq(vals ...float64) func() float64 {
 	i := 0
 	return func() float64 { v := vals[i%len(vals)]; i++; return v }
+}
+
+// TestCleanUserAgentFastPath: the fast path answers exactly what the
+// rune-by-rune cleaning does, over a corpus with control characters,
+// invalid UTF-8 and cuts inside a multi-byte sequence.
+func TestCleanUserAgentFastPath(t *testing.T) {
+	t.Parallel()
+	slow := func(ua string) string {
+		if len(ua) > maxUserAgent {
+			ua = ua[:maxUserAgent]
+		}
+		return strings.Map(func(r rune) rune {
+			if r < 0x20 || r == 0x7f {
+				return -1
+			}
+			return r
+		}, ua)
+	}
+	corpus := []string{"", "wrk", "Mozilla/5.0 (X11; Linux x86_64)", "tab\there", "del\x7f", "nul\x00", "é ü 日本",
+		"bad \xff utf8", "\xc3", "cut\xe6\x97", strings.Repeat("a", 255) + "é", strings.Repeat("é", 200), "\u2028 line sep", "\x1b[31mred"}
+	for _, ua := range corpus {
+		if got, want := CleanUserAgent(ua), slow(ua); got != want {
+			t.Errorf("CleanUserAgent(%q) = %q, want %q", ua, got, want)
+		}
+	}
 }

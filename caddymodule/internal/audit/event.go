@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"strings"
+	"unicode/utf8"
 )
 
 // Kind names an audit event.
@@ -132,6 +133,9 @@ func CleanUserAgent(ua string) string {
 	if len(ua) > maxUserAgent {
 		ua = ua[:maxUserAgent]
 	}
+	if !hasControl(ua) && utf8.ValidString(ua) {
+		return ua // what strings.Map below returns, without decoding runes
+	}
 	return strings.Map(func(r rune) rune {
 		if r < 0x20 || r == 0x7f {
 			return -1
@@ -148,4 +152,15 @@ func SessionHash(id string) string {
 	}
 	sum := sha256.Sum256([]byte(id))
 	return hex.EncodeToString(sum[:8])
+}
+
+// hasControl reports whether s has a C0 control character or DEL (bytes
+// that UTF-8 never uses inside a multi-byte sequence).
+func hasControl(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == 0x7f {
+			return true
+		}
+	}
+	return false
 }

@@ -70,7 +70,7 @@ func (e Extractor) Extract(r *http.Request) (Credential, error) {
 	// usual single credential costs no allocation.
 	var found Credential
 	n := 0
-	for _, v := range r.Header.Values("Authorization") {
+	for _, v := range r.Header["Authorization"] { // the canonical name: no canonicalizing per request
 		scheme, token, _ := strings.Cut(strings.TrimSpace(v), " ")
 		if !strings.EqualFold(scheme, "Bearer") {
 			continue

@@ -39,12 +39,19 @@ var ErrMethodOverride = errors.New("the method override is not accepted")
 // headers are removed and parameters are left to the upstream, which
 // ignores them there.
 func Method(r *http.Request, allowOverride bool) (string, error) {
+	return method(r, allowOverride, false)
+}
+
+// method is Method; stripped says the override headers are gone already.
+func method(r *http.Request, allowOverride, stripped bool) (string, error) {
 	params, err := methodParams(r)
 	if err != nil {
 		return "", err
 	}
 	if !allowOverride || r.Method != http.MethodPost {
-		deleteAll(r.Header, MethodOverrideHeaders)
+		if !stripped {
+			deleteAll(r.Header, MethodOverrideHeaders)
+		}
 		if len(params) > 0 && !allowOverride {
 			return "", fmt.Errorf("%w: a %s parameter needs allow_method_override", ErrMethodOverride, MethodParam)
 		}
@@ -144,4 +151,11 @@ func containsFold(s, w string) bool {
 		}
 	}
 	return false
+}
+
+// MethodStripped is Method for a caller that has already removed every
+// MethodOverrideHeaders name from r's headers when allowOverride is
+// false (e.g. with a HeaderSet, in the same pass as other headers).
+func MethodStripped(r *http.Request, allowOverride bool) (string, error) {
+	return method(r, allowOverride, !allowOverride)
 }

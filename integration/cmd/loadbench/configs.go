@@ -70,13 +70,20 @@ const (
 	// the benchmark sends to the gateway's log file): one write system
 	// call per event, as before portcullis_buffered existed.
 	auditStderr = "stderr"
+	// auditOff turns the audit logger off (level ERROR, output
+	// discard): no event is encoded, so a row's own cost is then what
+	// Portcullis adds besides its audit line.
+	auditOff = "off"
 )
 
 // gatewayGlobal is the global options of a gateway on port: global()
 // and, with -audit buffered, a log block sending portcullis.audit
 // through portcullis_buffered to a file (Caddy's file writer, not
-// rolled).
+// rolled); with -audit off, one that keeps it from being encoded.
 func gatewayGlobal(port int, env *benchEnv) string {
+	if env.auditLog == auditOff {
+		return global() + "\n\tlog audit {\n\t\tinclude portcullis.audit\n\t\toutput discard\n\t\tlevel ERROR\n\t}"
+	}
 	if env.auditLog != auditBuffered {
 		return global()
 	}

@@ -93,7 +93,8 @@ func TestEveryGatewayRowHasItsReference(t *testing.T) {
 
 // TestGatewayAuditLog checks where gateways send audit events: through
 // portcullis_buffered into a file of their own by default, to Caddy's
-// default logger with -audit stderr; references never log audit events.
+// default logger with -audit stderr, nowhere with -audit off; references
+// never log audit events.
 func TestGatewayAuditLog(t *testing.T) {
 	env := &benchEnv{apiKeyConf: "key x", dir: "/tmp/lb", auditLog: auditBuffered}
 	site := scenarios[3].site(8001, env) // apikey
@@ -106,5 +107,9 @@ func TestGatewayAuditLog(t *testing.T) {
 	env.auditLog = auditStderr
 	if site := scenarios[3].site(8001, env); strings.Contains(site, "log audit") {
 		t.Fatalf("apikey gateway with -audit stderr:\n%s", site)
+	}
+	env.auditLog = auditOff
+	if site := scenarios[3].site(8001, env); !strings.Contains(site, "output discard") || !strings.Contains(site, "level ERROR") {
+		t.Fatalf("apikey gateway with -audit off:\n%s", site)
 	}
 }

@@ -167,11 +167,11 @@ func measureInstructions(bin, dir string, s scenario, env *benchEnv, o options) 
 // instructionsHeader says how the instruction counts were made.
 func instructionsHeader(o options) string {
 	return fmt.Sprintf("Instructions per request, %s. Machine: %s, %s. One gateway process per configuration under callgrind "+
-		"(GODEBUG=asyncpreemptoff=1,gctrace=1,cpu.rdtscp=off, GOMAXPROCS=1), wrk %d thread, %d connections, a %s window after %s warm-up. Counted: the user-space instructions "+
+		"(GODEBUG=asyncpreemptoff=1,gctrace=1,cpu.rdtscp=off, GOMAXPROCS=1%s), wrk %d thread, %d connections, a %s window after %s warm-up. Counted: the user-space instructions "+
 		"(callgrind's Ir) the gateway process executed between zeroing and dumping callgrind's counters, divided by the requests wrk "+
 		"completed in the window; kernel time is not counted. Ratios against plain Caddy `reverse_proxy`; own cost against the row's reference "+
 		"in the same run; garbage collections counted from the gateway's gctrace lines in the window.\n\n",
-		time.Now().UTC().Format("2006-01-02"), machine(), valgrindVersion(), instructionsThreads, instructionsConnections, o.window, instructionsWarmup)
+		time.Now().UTC().Format("2006-01-02"), machine(), valgrindVersion(), runNote(o), instructionsThreads, instructionsConnections, o.window, instructionsWarmup)
 }
 
 // instructionsTable renders the counts as a markdown table with ratios to
@@ -252,4 +252,23 @@ func thousands(n int64) string {
 		return "-" + b.String()
 	}
 	return b.String()
+}
+
+// runNote names, for the header, a -gogc setting and an audit mode
+// other than the default.
+func runNote(o options) string {
+	note := ""
+	if o.gogc != "" {
+		note += ", GOGC=" + o.gogc
+		if o.gogc == "off" {
+			note += " (no garbage collection: the counts are the work alone)"
+		}
+	}
+	switch o.auditLog {
+	case auditOff:
+		note += "; audit logger off (no event encoded)"
+	case auditStderr:
+		note += "; audit events on Caddy's default logger"
+	}
+	return note
 }

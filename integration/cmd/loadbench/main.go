@@ -41,7 +41,7 @@ func main() {
 	binary := flag.String("binary", "", "run this portcullis binary instead of building ./cmd/portcullis (the tests pass the one they built)")
 	keepDumps := flag.String("keep-dumps", "", "with -instructions, copy each configuration's window dump here as callgrind.<name>.out (for callgrind_annotate)")
 	gogc := flag.String("gogc", "", "with -instructions, the gateways' GOGC (e.g. off: count the work without garbage collection; the GC column is then empty)")
-	auditLog := flag.String("audit", auditBuffered, "where gateways write audit events: buffered (portcullis_buffered into a file) or stderr (Caddy's default logger, a write per event; for binaries without portcullis_buffered)")
+	auditLog := flag.String("audit", auditBuffered, "where gateways write audit events: buffered (portcullis_buffered into a file) or stderr (Caddy's default logger, a write per event; for binaries without portcullis_buffered), or off (no audit line: the own cost besides it)")
 	flag.Parse()
 	if *chartFrom != "" {
 		if err := redraw(*chartFrom); err != nil {
@@ -67,7 +67,7 @@ type options struct {
 	window       time.Duration
 	// binary, if set, is the portcullis binary to run instead of a build.
 	binary string
-	// auditLog is auditBuffered or auditStderr.
+	// auditLog is auditBuffered, auditStderr or auditOff.
 	auditLog string
 	// keepDumps, if set, is where each window's callgrind dump is kept.
 	keepDumps string
@@ -86,8 +86,8 @@ func run(o options) error {
 			return err
 		}
 	}
-	if o.auditLog != auditBuffered && o.auditLog != auditStderr {
-		return fmt.Errorf("-audit %q: want %s or %s", o.auditLog, auditBuffered, auditStderr)
+	if o.auditLog != auditBuffered && o.auditLog != auditStderr && o.auditLog != auditOff {
+		return fmt.Errorf("-audit %q: want %s, %s or %s", o.auditLog, auditBuffered, auditStderr, auditOff)
 	}
 	dir, err := os.MkdirTemp("", "loadbench-")
 	if err != nil {
