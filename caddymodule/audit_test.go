@@ -151,3 +151,23 @@ func TestRequestIDsAreUnique(t *testing.T) {
 		t.Fatal("two processes would share a prefix")
 	}
 }
+
+// TestRequestIDOnePerRequest: a second portcullis handler of the same
+// request (chained routes) uses the first one's id, and the placeholder
+// answers it even when something set the placeholder before.
+func TestRequestIDOnePerRequest(t *testing.T) {
+	t.Parallel()
+	r := httptest.NewRequest("GET", "http://gw.test/", nil)
+	w := httptest.NewRecorder()
+	repl := caddy.NewReplacer()
+	r = caddyhttp.PrepareRequest(r, repl, w, nil)
+	repl.Set("http.auth.request_id", "set-by-someone-else")
+	first := requestIDFor(r, repl)
+	second := requestIDFor(r, repl)
+	if first != second || first == "set-by-someone-else" {
+		t.Fatalf("ids %q and %q", first, second)
+	}
+	if got := repl.ReplaceAll("{http.auth.request_id}", ""); got != first {
+		t.Fatalf("placeholder = %q, want %q", got, first)
+	}
+}

@@ -333,8 +333,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return nil
 	}
 	var each []policy.Request
+	var one [1]policy.Request
 	if v == nil {
-		each, v = h.inspect(r, method)
+		each, v = h.inspect(r, method, &one)
 		withCalls(&ev, each)
 	}
 	var id identity

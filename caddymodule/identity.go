@@ -183,7 +183,8 @@ func (s identityStripper) with(name string) identityStripper {
 // up, so no value can turn into another principal's.
 func setIdentity(r *http.Request, repl *caddy.Replacer, ih IdentityHeaders, p principal.Principal) *requestIdentity {
 	id, ok := caddyhttp.GetVar(r.Context(), principalVar).(*requestIdentity)
-	if !ok {
+	fresh := !ok
+	if fresh {
 		id = &requestIdentity{}
 		// Values an earlier handler set (basic_auth, vars) would answer
 		// before a provider; the identity we allowed must win, as when
@@ -197,12 +198,17 @@ func setIdentity(r *http.Request, repl *caddy.Replacer, ih IdentityHeaders, p pr
 	v[idName], v[idEmail] = p.Name, p.Email
 	v[idScopes], v[idGroups] = strings.Join(p.Scopes, " "), encodeGroups(ih.forwardedGroups(p.Groups))
 	// One backing array for every header value, instead of one allocation
-	// per header; the names are canonical already. A copy, so a later
-	// handler editing a header in place cannot change the placeholders.
-	vals := *v
+	// per header; the names are canonical already.
+	// A later handler of the same request (chained routes) gets an array
+	// of its own: the headers an earlier one set keep their values.
+	hdr := &id.headers
+	if !fresh {
+		hdr = new([idCount]string)
+	}
+	*hdr = *v
 	for i, name := range ih.names() {
 		if v[i] != "" && !ih.omitted[i] {
-			r.Header[name] = vals[i : i+1 : i+1]
+			r.Header[name] = hdr[i : i+1 : i+1]
 		}
 	}
 	return id
@@ -231,6 +237,10 @@ type requestIdentity struct {
 	p principal.Principal
 	// values are the identity as sent upstream (groups encoded).
 	values [idCount]string
+	// headers backs the upstream request's header values: a copy of
+	// values, so a later handler editing a header in place cannot change
+	// the placeholders (in this struct to save an allocation).
+	headers [idCount]string
 }
 
 // placeholderPrefix starts every identity placeholder.

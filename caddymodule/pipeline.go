@@ -49,12 +49,14 @@ func (h *Handler) serveOwn(w http.ResponseWriter, r *http.Request, rid string) b
 
 // inspect checks the Origin and, on a route with MCP rules, reads the
 // JSON-RPC calls the request carries strictly: one policy request per
-// call, every one of which must be allowed.
-func (h *Handler) inspect(r *http.Request, method string) ([]policy.Request, *verdict) {
+// call, every one of which must be allowed. A request that carries no
+// call is one policy request, kept in one (the caller's storage).
+func (h *Handler) inspect(r *http.Request, method string, one *[1]policy.Request) ([]policy.Request, *verdict) {
 	if !h.originAllowed(r) {
 		return nil, refuse(policy.ReasonOriginNotAllowed, challenge{status: http.StatusForbidden, code: "access_denied", description: "requests from this origin are not allowed"})
 	}
-	each := []policy.Request{{Method: method}}
+	one[0] = policy.Request{Method: method}
+	each := one[:]
 	if !h.readsCall {
 		return each, nil
 	}

@@ -17,12 +17,16 @@ const requestIDHeader = "X-Request-Id"
 // maxRequestIDLength bounds an accepted incoming X-Request-Id.
 const maxRequestIDLength = 128
 
-// requestIDFor returns the id of this request: the incoming X-Request-Id
-// when the request came through a trusted proxy (Caddy's
+// requestIDFor returns the id of this request: the one an earlier
+// portcullis handler of the same request chose, else the incoming
+// X-Request-Id when the request came through a trusted proxy (Caddy's
 // `trusted_proxies`) and the value is well formed, else a new one. The
-// id is also set as the `{http.auth.request_id}` placeholder, so access
-// logs and header_up can carry it.
+// id is also the `{http.auth.request_id}` placeholder, so access logs
+// and header_up can carry it.
 func requestIDFor(r *http.Request, repl *caddy.Replacer) string {
+	if id, ok := caddyhttp.GetVar(r.Context(), requestIDVar).(string); ok {
+		return id
+	}
 	id := ""
 	if trusted, _ := caddyhttp.GetVar(r.Context(), caddyhttp.TrustedProxyVarKey).(bool); trusted {
 		if v := r.Header.Get(requestIDHeader); validRequestID(v) {
@@ -32,9 +36,26 @@ func requestIDFor(r *http.Request, repl *caddy.Replacer) string {
 	if id == "" {
 		id = requestIDs.next()
 	}
-	repl.Set("http.auth.request_id", id)
+	caddyhttp.SetVar(r.Context(), requestIDVar, id)
+	// A provider rather than repl.Set: Set's first value allocates the
+	// replacer's static map (hundreds of bytes per request). A value an
+	// earlier handler set would answer first: the id we chose must win.
+	repl.Delete(requestIDPlaceholder)
+	repl.Map(func(key string) (any, bool) {
+		if key == requestIDPlaceholder {
+			return id, true
+		}
+		return nil, false
+	})
 	return id
 }
+
+// requestIDPlaceholder is the request id's placeholder (without braces).
+const requestIDPlaceholder = "http.auth.request_id"
+
+// requestIDVar is the request variable holding the request id, so every
+// portcullis handler of a request uses one id.
+const requestIDVar = "portcullis.request_id"
 
 // idSource makes request ids: a random per-process prefix and a counter.
 // Ids are unique, not secret, and cost no random read per request (a
