@@ -150,7 +150,8 @@ func (h *Handler) identify(w http.ResponseWriter, r *http.Request, ev *audit.Eve
 // session (a stale cookie is cleared and, if expired, recorded); the
 // verdict is set when the store is down (sessions fail closed).
 func (h *Handler) loadSession(w http.ResponseWriter, r *http.Request, ev audit.Event) (principal.Principal, bool, *verdict) {
-	s, err := h.app.sessions.Load(r.Context(), r)
+	var s session.Session // on the stack: loading it allocates nothing
+	err := h.app.sessions.LoadInto(r.Context(), r, &s)
 	switch {
 	case err == nil:
 		p := s.Principal()

@@ -2,6 +2,8 @@ package session
 
 import (
 	"fmt"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -128,5 +130,57 @@ func TestLargeRecordsNotCached(t *testing.T) {
 	}
 	if m.decoded.len() != 0 {
 		t.Fatalf("decoded records = %d for an oversized record, want 0", m.decoded.len())
+	}
+}
+
+// TestSharedRecordNeverModified shows the record a cache hit shares
+// between requests is never changed: not by a touch (which writes a new
+// record), not by a caller appending to its principal's groups or AMR.
+func TestSharedRecordNeverModified(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	m := newMemoryManager(t, Config{Now: clk.Now})
+	ctx := t.Context()
+	login := testLogin("sharon", clk.Now())
+	login.Claims.Groups = []string{"staff", "ops", "dev"} // decoded with spare capacity
+	login.Claims.AMR = []string{"pwd", "otp", "hwk"}
+	created, ck, err := m.Create(ctx, login)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := m.Load(ctx, request(ck)) // decodes and caches
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, ok := m.decoded.entries.get(m.keys.session(created.IDHash))
+	if !ok {
+		t.Fatal("the record was not cached")
+	}
+	shared, snapshot := e.rec, *e.rec
+	snapshot.Claims.Groups = slices.Clone(snapshot.Claims.Groups)
+	snapshot.Claims.AMR = slices.Clone(snapshot.Claims.AMR)
+
+	var s Session
+	if err := m.LoadInto(ctx, request(ck), &s); err != nil { // a hit
+		t.Fatal(err)
+	}
+	p := s.Principal()
+	_ = append(p.Groups, "injected")
+	_ = append(p.AMR, "injected")
+	clk.Advance(time.Minute) // past the touch interval
+	touched, err := m.Load(ctx, request(ck))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !touched.LastSeen.Equal(clk.Now()) || !first.LastSeen.Equal(created.LastSeen) {
+		t.Fatalf("LastSeen: touched %v (want %v), first %v (want %v)", touched.LastSeen, clk.Now(), first.LastSeen, created.LastSeen)
+	}
+	for _, l := range [][]string{shared.Claims.Groups, shared.Claims.AMR} {
+		if slices.Contains(l[:cap(l)], "injected") {
+			t.Fatalf("an append to the principal wrote into the shared record: %q", l[:cap(l)])
+		}
+	}
+	if !reflect.DeepEqual(*shared, snapshot) {
+		t.Fatalf("the shared record changed:\n got %+v\nwant %+v", *shared, snapshot)
 	}
 }

@@ -149,50 +149,102 @@ func (m *Manager) CookieName() string { return m.cookie.Name }
 // is about 200 bytes.
 const maxTicketLength = 1024
 
-// ticket returns the hash of the session id in r's session cookie:
-// ErrNoCookie without one, ErrInvalidCookie if it does not decode with
-// any configured key. If the request carries several cookies of that name
-// (a planted one), any that decodes is used.
-func (m *Manager) ticket(r *http.Request) (idHash string, err error) {
+// ticket returns the session id, its hash and store key in r's session
+// cookie: ErrNoCookie without one, ErrInvalidCookie if it does not decode
+// with any configured key. If the request carries several cookies of that
+// name (a planted one), the first that decodes is used. The cookies are
+// those net/http's Request.CookiesNamed reads (see cookieScan), in its
+// order. The entry returned is shared: do not modify it.
+func (m *Manager) ticket(r *http.Request) (*cachedTicket, error) {
+	lines := r.Header["Cookie"]
+	if len(lines) == 0 {
+		return nil, ErrNoCookie
+	}
+	sc, ok := newCookieScan(lines, m.cookie.Name)
+	if !ok {
+		return m.ticketNetHTTP(r)
+	}
+	now := m.now()
+	found := false
+	for {
+		v, ok := sc.next()
+		if !ok {
+			break
+		}
+		// A value that decoded before is a valid cookie value (only such
+		// values are remembered), so the byte check is skipped on a hit.
+		if t, ok := m.tickets.get(ticketKey(v), v, now); ok {
+			return t, nil
+		}
+		if !validCookieValue(v) {
+			continue // net/http drops it
+		}
+		found = true
+		if t, err := m.decodeUncached(v, now); err == nil {
+			return t, nil
+		}
+	}
+	if !found {
+		return nil, ErrNoCookie
+	}
+	return nil, ErrInvalidCookie
+}
+
+// ticketNetHTTP is ticket with net/http reading the cookies, for requests
+// the scan leaves to it.
+func (m *Manager) ticketNetHTTP(r *http.Request) (*cachedTicket, error) {
 	cookies := r.CookiesNamed(m.cookie.Name)
 	if len(cookies) == 0 {
-		return "", ErrNoCookie
+		return nil, ErrNoCookie
 	}
 	for _, c := range cookies {
 		if t, err := m.decodeTicket(c.Value); err == nil {
-			return t.idHash, nil
+			return t, nil
 		}
 	}
-	return "", ErrInvalidCookie
+	return nil, ErrInvalidCookie
 }
 
 // DecodeTicket returns the session id in a session cookie value, or
 // ErrInvalidCookie. It never panics, whatever the input.
 func (m *Manager) DecodeTicket(value string) (string, error) {
 	t, err := m.decodeTicket(value)
-	return t.id, err
+	if err != nil {
+		return "", err
+	}
+	return t.id, nil
 }
 
 // decodeTicket is DecodeTicket, remembering cookies that decoded (see
-// ticketCache).
-func (m *Manager) decodeTicket(value string) (cachedTicket, error) {
-	if value == "" || len(value) > maxTicketLength {
-		return cachedTicket{}, ErrInvalidCookie
-	}
-	k := ticketKey(value)
+// ticketCache). The entry returned is shared: do not modify it.
+func (m *Manager) decodeTicket(value string) (*cachedTicket, error) {
 	now := m.now()
-	if t, ok := m.tickets.get(k, value, now); ok {
+	if t, ok := m.tickets.get(ticketKey(value), value, now); ok {
 		return t, nil
+	}
+	return m.decodeUncached(value, now)
+}
+
+// decodeUncached decodes a cookie value not found in the ticket cache and
+// remembers it if it decoded and is a valid cookie value (securecookie
+// skips line breaks a Cookie header cannot carry in a value; such a value
+// is decoded every time, so a cache hit always is a valid cookie value).
+func (m *Manager) decodeUncached(value string, now time.Time) (*cachedTicket, error) {
+	if value == "" || len(value) > maxTicketLength {
+		return nil, ErrInvalidCookie
 	}
 	var raw []byte
 	if err := securecookie.DecodeMulti(m.cookie.Name, value, &raw, m.codecs...); err != nil {
-		return cachedTicket{}, ErrInvalidCookie
+		return nil, ErrInvalidCookie
 	}
 	id := string(raw)
 	if !validID(id) {
-		return cachedTicket{}, ErrInvalidCookie
+		return nil, ErrInvalidCookie
 	}
-	t := cachedTicket{value: value, id: id, idHash: hashID(id), until: now.Add(ticketCacheTTL)}
-	m.tickets.put(k, t)
-	return t, nil
+	h := hashID(id)
+	t := cachedTicket{value: value, id: id, idHash: h, key: m.keys.session(h), until: now.Add(ticketCacheTTL)}
+	if !validCookieValue(value) {
+		return &t, nil
+	}
+	return m.tickets.put(ticketKey(value), t), nil
 }

@@ -245,42 +245,59 @@ func (m *Manager) Create(ctx context.Context, login Login) (*Session, *http.Cook
 // and its reasons (not authenticated; see Reason), ErrUnavailable (the
 // store failed: answer 503, do not redirect).
 func (m *Manager) Load(ctx context.Context, r *http.Request) (*Session, error) {
-	h, err := m.ticket(r)
-	if err != nil {
+	s := new(Session)
+	if err := m.LoadInto(ctx, r, s); err != nil {
 		return nil, err
 	}
-	return m.load(ctx, h)
+	return s, nil
+}
+
+// LoadInto is Load writing the session into s, which the caller may keep
+// on its stack: a request path that only reads the session then
+// allocates none. On error s is left unchanged.
+func (m *Manager) LoadInto(ctx context.Context, r *http.Request, s *Session) error {
+	t, err := m.ticket(r)
+	if err != nil {
+		return err
+	}
+	return m.load(ctx, t.idHash, t.key, s)
 }
 
 // LoadID is Load for a session id already taken from a cookie (see
 // DecodeTicket).
 func (m *Manager) LoadID(ctx context.Context, id string) (*Session, error) {
-	return m.load(ctx, hashID(id))
+	h := hashID(id)
+	s := new(Session)
+	if err := m.load(ctx, h, m.keys.session(h), s); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
-// load loads the session whose id hashes to h.
-func (m *Manager) load(ctx context.Context, h string) (*Session, error) {
-	key := m.keys.session(h)
+// load loads into s the session whose id hashes to h, stored at key.
+func (m *Manager) load(ctx context.Context, h, key string, s *Session) error {
 	raw, rec, err := m.read(ctx, key)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	now := m.now()
 	if err := m.checkExpiry(ctx, key, rec, now); err != nil {
-		return nil, err
+		return err
 	}
 	if m.needsRefresh(rec, now) {
 		if raw, rec, err = m.refresh(ctx, h, raw, rec); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if now.Sub(rec.LastSeen) >= m.touch {
-		m.touchRecord(ctx, key, raw, rec, now)
+		rec = m.touchRecord(ctx, key, raw, rec, now)
 	}
-	return m.session(h, rec), nil
+	m.fill(s, h, rec)
+	return nil
 }
 
-// read gets and opens the record at key.
+// read gets and opens the record at key. The record may be shared with
+// other requests (see recordCache): do not modify it.
 func (m *Manager) read(ctx context.Context, key string) ([]byte, *record, error) {
 	raw, err := m.st.Get(ctx, key)
 	if errors.Is(err, store.ErrNotFound) {
@@ -314,21 +331,23 @@ func (m *Manager) checkExpiry(ctx context.Context, key string, rec *record, now 
 
 // touchRecord slides the idle timeout: it writes rec with LastSeen = now,
 // only if the stored record is still raw (so a touch never revives a
-// deleted session or undoes a concurrent refresh). Failures are ignored:
-// the session stays valid until its current idle expiry, and the next
-// request tries again. rec is updated in place for the caller.
-func (m *Manager) touchRecord(ctx context.Context, key string, raw []byte, rec *record, now time.Time) {
+// deleted session or undoes a concurrent refresh), and returns the record
+// written. Failures are ignored (it returns rec): the session stays valid
+// until its current idle expiry, and the next request tries again. rec
+// itself is never modified (it may be shared).
+func (m *Manager) touchRecord(ctx context.Context, key string, raw []byte, rec *record, now time.Time) *record {
 	next := *rec
 	next.LastSeen = now
 	ttl := m.ttl(&next, now)
 	if ttl <= 0 {
-		return
+		return rec
 	}
 	enc, err := m.encode(&next, key)
 	if err != nil {
-		return
+		return rec
 	}
 	if ok, err := m.atomic.Swap(ctx, key, raw, enc, ttl+expiryGrace); err == nil && ok {
-		*rec = next
+		return &next
 	}
+	return rec
 }

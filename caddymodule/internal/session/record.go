@@ -122,11 +122,19 @@ func (m *Manager) decode(raw []byte, key string) (*record, error) {
 
 // session builds the Session value of rec.
 func (m *Manager) session(idHash string, rec *record) *Session {
+	s := new(Session)
+	m.fill(s, idHash, rec)
+	return s
+}
+
+// fill sets s to the Session value of rec. s shares rec's Claims slices
+// and map (read-only, see Session).
+func (m *Manager) fill(s *Session, idHash string, rec *record) {
 	idle := rec.LastSeen.Add(m.idleOf(rec))
 	if idle.After(rec.Expires) {
 		idle = rec.Expires
 	}
-	return &Session{
+	*s = Session{
 		IDHash:      idHash,
 		Subject:     rec.Subject,
 		Provider:    rec.Provider,

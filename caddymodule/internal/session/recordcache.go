@@ -24,38 +24,45 @@ const maxCachedRecord = 8 << 10
 // and any change in the store (logout, rotation, refresh, touch) is seen
 // at once on every replica, as without the cache. It saves the JSON and
 // AES-GCM work that was most of a Load's CPU.
+//
+// A hit returns the very record decoded, shared by every request that
+// reads the same bytes, without a copy: records read from the store are
+// never modified (a change is made on a copy: touchRecord, applyTokens),
+// and a Session or Principal built from one shares its Claims slices and
+// map read-only.
 type recordCache struct {
-	entries bounded[string, cachedRecord]
+	entries bounded[string, *cachedRecord]
 }
 
 // cachedRecord is one decoded record and the sealed bytes it came from.
+// It is never changed once added.
 type cachedRecord struct {
 	sealed []byte
-	rec    record
+	rec    *record
 }
 
-// get returns a copy of the record decoded from sealed at key, if it is
-// the last one decoded there.
+// get returns the record decoded from sealed at key, if it is the last
+// one decoded there. The record is shared: do not modify it.
 func (c *recordCache) get(key string, sealed []byte) (*record, bool) {
 	e, ok := c.entries.get(key)
 	if !ok || !bytes.Equal(e.sealed, sealed) {
 		return nil, false
 	}
-	rec := e.rec
-	return &rec, true
+	return e.rec, true
 }
 
-// put remembers rec as decoded from sealed at key. The slices are
-// clipped so that a caller appending to a returned record's slices
+// put remembers rec as decoded from sealed at key; from then on rec is
+// shared and must not be modified. Its slices are clipped first so that
+// a caller appending to a Session's or Principal's Groups or AMR
 // reallocates instead of writing into memory other requests share.
 func (c *recordCache) put(key string, sealed []byte, rec *record) {
 	if len(sealed) > maxCachedRecord {
 		return
 	}
-	e := cachedRecord{sealed: bytes.Clone(sealed), rec: *rec}
-	e.rec.Claims.Groups = slices.Clip(e.rec.Claims.Groups)
-	e.rec.Claims.AMR = slices.Clip(e.rec.Claims.AMR)
-	c.entries.put(key, e, recordCacheSize)
+	rec.Claims.Groups = slices.Clip(rec.Claims.Groups)
+	rec.Claims.AMR = slices.Clip(rec.Claims.AMR)
+	rec.Claims.UserInfoClaims = slices.Clip(rec.Claims.UserInfoClaims)
+	c.entries.put(key, &cachedRecord{sealed: bytes.Clone(sealed), rec: rec}, recordCacheSize)
 }
 
 // forget drops key's entry, when the record is removed, so the tokens of

@@ -13,12 +13,12 @@ import (
 // logging out twice is not an error. Errors are ErrUnavailable.
 func (m *Manager) Logout(ctx context.Context, r *http.Request) (*Session, *http.Cookie, error) {
 	clear := m.ClearCookie()
-	h, err := m.ticket(r)
+	t, err := m.ticket(r)
 	if err != nil {
 		return nil, clear, nil
 	}
-	key := m.keys.session(h)
-	_, rec, err := m.read(ctx, key)
+	h := t.idHash
+	_, rec, err := m.read(ctx, t.key)
 	switch {
 	case errors.Is(err, ErrNoSession):
 		return nil, clear, nil

@@ -110,8 +110,10 @@ type Login struct {
 
 // Session is a loaded session. Load returns a fresh Session each time,
 // but its Claims (Groups, AMR and Raw with everything inside) may be
-// shared with other requests: treat them as read-only. Principal copies
-// Groups and AMR.
+// shared with other requests: treat them as read-only. So may the
+// Principal's Groups, AMR and Claims (a principal is never modified).
+// Slices shared between requests have no spare capacity, so an append
+// to Groups or AMR copies.
 type Session struct {
 	// IDHash identifies the session in logs, audit events and admin
 	// calls (Manager.Delete): base64url SHA-256 of the session id. It is
@@ -139,16 +141,17 @@ type Session struct {
 }
 
 // Principal returns the session's user as the principal every later step
-// consumes.
+// consumes. It shares the session's Groups, AMR and raw claims
+// (read-only, see Session): building it allocates nothing.
 func (s *Session) Principal() principal.Principal {
 	return principal.Principal{
 		Subject:   s.Subject,
 		Method:    principal.MethodSession,
 		Name:      s.Claims.Name,
 		Email:     s.Claims.Email,
-		Groups:    append([]string(nil), s.Claims.Groups...),
+		Groups:    s.Claims.Groups,
 		ACR:       s.Claims.ACR,
-		AMR:       append([]string(nil), s.Claims.AMR...),
+		AMR:       s.Claims.AMR,
 		AuthTime:  s.Claims.AuthTime,
 		ExpiresAt: s.IdleExpires,
 		Claims:    s.Claims.Raw,

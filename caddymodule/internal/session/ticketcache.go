@@ -2,6 +2,7 @@ package session
 
 import (
 	"crypto/subtle"
+	"encoding/binary"
 	"hash/maphash"
 	"time"
 	"unsafe"
@@ -27,9 +28,10 @@ const (
 // the value (and the copy to hash it); the decoded values are now held
 // (bounded by ticketCacheSize), as the process holds them anyway while
 // it serves them. Only cookies that decoded are added, so a flood of
-// forged cookies does not fill it.
+// forged cookies does not fill it. Entries are never changed once added:
+// a hit shares one, read-only.
 type ticketCache struct {
-	entries bounded[uint64, cachedTicket]
+	entries bounded[uint64, *cachedTicket]
 }
 
 // ticketSeed keys the ticket cache's hash, per process.
@@ -40,30 +42,63 @@ func ticketKey(value string) uint64 {
 	return maphash.String(ticketSeed, value)
 }
 
-// cachedTicket is the session id (and its hash) in a decoded cookie,
-// and the cookie value it was decoded from.
+// cachedTicket is the session id (and its hash and store key) in a
+// decoded cookie, and the cookie value it was decoded from.
 type cachedTicket struct {
 	value      string
 	id, idHash string
+	key        string // the store key of the session: keys.session(idHash)
 	until      time.Time
 }
 
 // get returns the entry for the cookie value (whose key is k), if fresh
-// at now.
-func (c *ticketCache) get(k uint64, value string, now time.Time) (cachedTicket, bool) {
+// at now. The entry is shared: do not modify it.
+func (c *ticketCache) get(k uint64, value string, now time.Time) (*cachedTicket, bool) {
 	e, ok := c.entries.get(k)
-	if !ok || !now.Before(e.until) || len(e.value) != len(value) ||
-		subtle.ConstantTimeCompare(unsafe.Slice(unsafe.StringData(e.value), len(e.value)), unsafe.Slice(unsafe.StringData(value), len(value))) != 1 {
-		return cachedTicket{}, false
+	if !ok || !now.Before(e.until) || !equalConstantTime(e.value, value) {
+		return nil, false
 	}
 	return e, true
 }
 
 // put remembers the cookie whose key is k as holding e (e.value is the
-// cookie value).
-func (c *ticketCache) put(k uint64, e cachedTicket) {
-	c.entries.put(k, e, ticketCacheSize)
+// cookie value) and returns the entry it keeps.
+func (c *ticketCache) put(k uint64, e cachedTicket) *cachedTicket {
+	c.entries.put(k, &e, ticketCacheSize)
+	return &e
 }
 
 // len returns the number of entries, for tests.
 func (c *ticketCache) len() int { return c.entries.len() }
+
+// equalConstantTime reports whether a and b are equal, in a time that
+// depends only on their lengths (which are not secret: a cookie's length
+// is visible on the wire), never on their contents. It is
+// subtle.ConstantTimeCompare a word at a time: the differences are ORed
+// together without a branch, and only the total is tested.
+func equalConstantTime(a, b string) bool {
+	n := len(a)
+	if len(b) != n {
+		return false
+	}
+	x := unsafe.Slice(unsafe.StringData(a), n)
+	y := unsafe.Slice(unsafe.StringData(b), n)
+	le := binary.LittleEndian
+	var d0, d1, d2, d3 uint64
+	i := 0
+	for ; i+32 <= n; i += 32 {
+		xs, ys := x[i:i+32], y[i:i+32]
+		d0 |= le.Uint64(xs[0:]) ^ le.Uint64(ys[0:])
+		d1 |= le.Uint64(xs[8:]) ^ le.Uint64(ys[8:])
+		d2 |= le.Uint64(xs[16:]) ^ le.Uint64(ys[16:])
+		d3 |= le.Uint64(xs[24:]) ^ le.Uint64(ys[24:])
+	}
+	for ; i+8 <= n; i += 8 {
+		d0 |= le.Uint64(x[i:i+8]) ^ le.Uint64(y[i:i+8])
+	}
+	for ; i < n; i++ {
+		d1 |= uint64(x[i] ^ y[i])
+	}
+	d := d0 | d1 | d2 | d3
+	return subtle.ConstantTimeEq(int32(uint32(d)|uint32(d>>32)), 0) == 1
+}
