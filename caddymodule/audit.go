@@ -105,7 +105,12 @@ func (l *stringList) MarshalLogArray(enc zapcore.ArrayEncoder) error {
 
 // requestEvent fills the request fields of an audit event.
 func requestEvent(r *http.Request, kind audit.Kind, requestID, route string) audit.Event {
-	ip, _ := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string)
+	return requestEventIn(requestVars(r), r, kind, requestID, route)
+}
+
+// requestEventIn is requestEvent with the request's variables at hand.
+func requestEventIn(vars map[string]any, r *http.Request, kind audit.Kind, requestID, route string) audit.Event {
+	ip, _ := vars[caddyhttp.ClientIPVarKey].(string)
 	return audit.Event{
 		Kind: kind, RequestID: requestID, Route: route, Method: r.Method,
 		Path: audit.CleanPath(r.URL.Path), ClientIP: ip, UserAgent: audit.CleanUserAgent(r.UserAgent()),

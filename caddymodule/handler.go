@@ -319,16 +319,17 @@ func (h *Handler) Validate() error {
 // verdict into HTTP.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	rid := requestIDFor(r, repl)
+	vars := requestVars(r)
+	rid := requestIDIn(vars, r, repl)
 	// One allocation for both copies of the id: the response's now, the
 	// upstream request's in forward (each its own element, capped, so an
 	// append or edit to one never reaches the other).
 	ridVals := []string{rid, rid}
 	w.Header()[requestIDHeader] = ridVals[0:1:1]
 	start := time.Now()
-	ev := requestEvent(r, audit.KindDecision, rid, h.Route)
+	ev := requestEventIn(vars, r, audit.KindDecision, rid, h.Route)
 
-	method, v := h.clean(r)
+	method, v := h.clean(r, vars)
 	if v == nil && h.serveOwn(w, r, rid) {
 		return nil
 	}
@@ -340,7 +341,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	var id identity
 	if v == nil {
-		id, v = h.identify(w, r, &ev, each)
+		id, v = h.identify(w, r, vars, &ev, each)
 		h.warnExpiry(w.Header(), id.p, ev)
 	}
 	if v == nil && !id.anonymous {
@@ -361,7 +362,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	logAllowed := h.sampler.Keep(ev.Kind, ev.Result) && h.app.audit.Core().Enabled(zap.InfoLevel)
 	h.forward(r, ridVals[1:2:2])
 	if !id.anonymous {
-		caddyhttp.SetVar(r.Context(), principalVar, setIdentity(r, repl, h.ih, id.p))
+		setIdentity(vars, r, repl, h.ih, id.p)
 	}
 	if v := h.limit(w, r, repl, id.p); v != nil {
 		if logAllowed {

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/principal"
 )
@@ -175,17 +174,20 @@ func (s identityStripper) with(name string) identityStripper {
 // names Caddy's basic_auth uses, so log and header_up work unchanged)
 // answer for it. The placeholders are served by one provider per request,
 // registered on the first call; a later portcullis handler in the chain
-// updates what it answers. It returns the request's identity record,
-// which the caller keeps in the principal variable.
+// updates what it answers. The request's identity record is kept in its
+// principal variable (vars, the request's variables).
 //
 // p must have passed principal.Validate: values are sent as they are
 // (groups percent-encoded, see IdentityHeaders.Groups), never cleaned
 // up, so no value can turn into another principal's.
-func setIdentity(r *http.Request, repl *caddy.Replacer, ih IdentityHeaders, p principal.Principal) *requestIdentity {
-	id, ok := caddyhttp.GetVar(r.Context(), principalVar).(*requestIdentity)
+func setIdentity(vars map[string]any, r *http.Request, repl *caddy.Replacer, ih IdentityHeaders, p principal.Principal) {
+	id, ok := vars[principalVar].(*requestIdentity)
 	fresh := !ok
 	if fresh {
 		id = &requestIdentity{}
+		if vars != nil {
+			vars[principalVar] = id
+		}
 		// Values an earlier handler set (basic_auth, vars) would answer
 		// before a provider; the identity we allowed must win, as when
 		// these were Set.
@@ -211,7 +213,6 @@ func setIdentity(r *http.Request, repl *caddy.Replacer, ih IdentityHeaders, p pr
 			r.Header[name] = hdr[i : i+1 : i+1]
 		}
 	}
-	return id
 }
 
 // Indexes of requestIdentity.values, in the order of

@@ -5,8 +5,6 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/audit"
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/credential"
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/mcp"
@@ -21,12 +19,14 @@ import (
 
 // clean is the first step: the strict reading of the request (see
 // hygiene). It returns the method the upstream will act on.
-func (h *Handler) clean(r *http.Request) (string, *verdict) {
+func (h *Handler) clean(r *http.Request, vars map[string]any) (string, *verdict) {
 	method, err := h.hygiene.apply(r)
 	if err != nil {
 		return "", refuse(policy.ReasonMalformedRequest, challenge{status: http.StatusBadRequest, code: "invalid_request", description: err.Error()})
 	}
-	caddyhttp.SetVar(r.Context(), hygieneVar, true)
+	if vars != nil {
+		vars[hygieneVar] = true
+	}
 	return method, nil
 }
 
@@ -94,12 +94,12 @@ type identity struct {
 // handler of the same request, else the one credential presented, else
 // the browser session, else anonymous on an allow_anonymous path, else
 // a browser navigation is sent to log in. It fills ev's identity fields.
-func (h *Handler) identify(w http.ResponseWriter, r *http.Request, ev *audit.Event, each []policy.Request) (identity, *verdict) {
+func (h *Handler) identify(w http.ResponseWriter, r *http.Request, vars map[string]any, ev *audit.Event, each []policy.Request) (identity, *verdict) {
 	// A request already authenticated by an earlier portcullis handler
 	// (e.g. `portcullis /admin/*` before `portcullis`) keeps that
 	// principal: its credential is already gone, and this route adds its
 	// own requirements.
-	if prior, ok := caddyhttp.GetVar(r.Context(), principalVar).(*requestIdentity); ok {
+	if prior, ok := vars[principalVar].(*requestIdentity); ok {
 		*ev = withPrincipal(*ev, prior.p)
 		return identity{p: prior.p}, nil
 	}

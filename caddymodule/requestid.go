@@ -24,11 +24,16 @@ const maxRequestIDLength = 128
 // id is also the `{http.auth.request_id}` placeholder, so access logs
 // and header_up can carry it.
 func requestIDFor(r *http.Request, repl *caddy.Replacer) string {
-	if id, ok := caddyhttp.GetVar(r.Context(), requestIDVar).(string); ok {
+	return requestIDIn(requestVars(r), r, repl)
+}
+
+// requestIDIn is requestIDFor with the request's variables at hand.
+func requestIDIn(vars map[string]any, r *http.Request, repl *caddy.Replacer) string {
+	if id, ok := vars[requestIDVar].(string); ok {
 		return id
 	}
 	id := ""
-	if trusted, _ := caddyhttp.GetVar(r.Context(), caddyhttp.TrustedProxyVarKey).(bool); trusted {
+	if trusted, _ := vars[caddyhttp.TrustedProxyVarKey].(bool); trusted {
 		if v := r.Header.Get(requestIDHeader); validRequestID(v) {
 			id = v
 		}
@@ -36,7 +41,9 @@ func requestIDFor(r *http.Request, repl *caddy.Replacer) string {
 	if id == "" {
 		id = requestIDs.next()
 	}
-	caddyhttp.SetVar(r.Context(), requestIDVar, id)
+	if vars != nil {
+		vars[requestIDVar] = id
+	}
 	// A provider rather than repl.Set: Set's first value allocates the
 	// replacer's static map (hundreds of bytes per request). A value an
 	// earlier handler set would answer first: the id we chose must win.
@@ -91,4 +98,12 @@ func validRequestID(s string) bool {
 		}
 	}
 	return true
+}
+
+// requestVars returns the request's variables (caddyhttp.GetVar's map),
+// read once per request rather than with a context lookup each; nil
+// outside a Caddy server (reading a nil map is fine, writes are skipped).
+func requestVars(r *http.Request) map[string]any {
+	vars, _ := r.Context().Value(caddyhttp.VarsCtxKey).(map[string]any)
+	return vars
 }
