@@ -318,7 +318,7 @@ func providerScopes(scope string) []string {
 		return nil
 	}
 	var out []string
-	for _, s := range strings.Fields(scope) {
+	for s := range strings.FieldsSeq(scope) { // no slice of every field per request
 		if !slices.Contains(oidcProtocolScopes, s) {
 			out = append(out, s)
 		}
