@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -103,21 +104,74 @@ func (h *Handler) limit(w http.ResponseWriter, r *http.Request, repl *caddy.Repl
 	if len(h.zones) == 0 && !hasOwn {
 		return nil
 	}
-	reqs := make([]ratelimit.Request, len(h.zones), len(h.zones)+1)
-	for i, z := range h.zones {
-		key := repl.ReplaceAll(z.Key, "")
+	n := len(h.zones)
+	if hasOwn {
+		n++
+	}
+	if m, ok := h.app.limiter.(*ratelimit.Memory); ok && n <= maxLocalZones {
+		// The in-memory limiter decides into local arrays: no allocation
+		// for the requests or the results (an interface call would move
+		// them to the heap).
+		var reqBuf [maxLocalZones]ratelimit.Request
+		var resBuf [maxLocalZones]ratelimit.Result
+		reqs, results := h.limitRequests(reqBuf[:0], r, repl, own, hasOwn), resBuf[:n]
+		return h.limitVerdict(w, results, m.AllowInto(reqs, results))
+	}
+	reqs := h.limitRequests(make([]ratelimit.Request, 0, n), r, repl, own, hasOwn)
+	results, err := h.app.limiter.Allow(r.Context(), reqs)
+	return h.limitVerdict(w, results, err)
+}
+
+// maxLocalZones is the most requests limit decides in local arrays.
+const maxLocalZones = 4
+
+// limitRequests appends to reqs one request per zone of the route,
+// keyed by its template, then own when hasOwn.
+func (h *Handler) limitRequests(reqs []ratelimit.Request, r *http.Request, repl *caddy.Replacer, own ratelimit.Request, hasOwn bool) []ratelimit.Request {
+	for _, z := range h.zones {
+		key := zoneKey(repl, z.Key)
 		if key == "" {
 			// Never one shared bucket: an empty key (an anonymous request
 			// on a per-user zone) falls back to the client address.
 			ip, _ := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string)
 			key = "ip:" + ip
 		}
-		reqs[i] = ratelimit.Request{Zone: z, Key: key}
+		reqs = append(reqs, ratelimit.Request{Zone: z, Key: key})
 	}
 	if hasOwn {
 		reqs = append(reqs, own) // the key's own bucket (keylimit.go)
 	}
-	results, err := h.app.limiter.Allow(r.Context(), reqs)
+	return reqs
+}
+
+// zoneKey resolves a zone's key template. A template that is one
+// placeholder, such as the default {http.auth.user.id}, is looked up
+// directly: the same value ReplaceAll gives (unknown or empty: ""),
+// without its scan and string builder.
+func zoneKey(repl *caddy.Replacer, tmpl string) string {
+	if name, ok := singlePlaceholder(tmpl); ok {
+		v, _ := repl.Get(name)
+		return caddy.ToString(v)
+	}
+	return repl.ReplaceAll(tmpl, "")
+}
+
+// singlePlaceholder returns name when tmpl is exactly "{name}", with no
+// other brace and no backslash (which could escape one).
+func singlePlaceholder(tmpl string) (string, bool) {
+	if len(tmpl) < 3 || tmpl[0] != '{' || tmpl[len(tmpl)-1] != '}' {
+		return "", false
+	}
+	name := tmpl[1 : len(tmpl)-1]
+	if strings.IndexByte(name, '{') >= 0 || strings.IndexByte(name, '}') >= 0 || strings.IndexByte(name, '\\') >= 0 {
+		return "", false
+	}
+	return name, true
+}
+
+// limitVerdict turns the limiter's results (and error) into limit's
+// answer.
+func (h *Handler) limitVerdict(w http.ResponseWriter, results []ratelimit.Result, err error) *verdict {
 	if err != nil && !errors.Is(err, ratelimit.ErrUnavailable) {
 		return &verdict{kind: audit.KindRateLimited, reason: "rate_limit_error", plain: true,
 			c: challenge{status: http.StatusInternalServerError, code: "server_error", description: "rate limiting failed"}}
@@ -142,7 +196,8 @@ func (h *Handler) limit(w http.ResponseWriter, r *http.Request, repl *caddy.Repl
 			description: "rate limiting is unavailable; try again shortly", retryAfter: time.Second}
 		return v
 	}
-	v.reason, v.limit = "rate_limited", &strict
+	limited := strict // its own copy on the heap; strict stays on the stack
+	v.reason, v.limit = "rate_limited", &limited
 	if v.zone == ratelimit.KeyZone {
 		v.reason = reasonKeyRateLimited
 	}
@@ -159,15 +214,16 @@ func setRateLimitHeaders(h http.Header, r ratelimit.Result) {
 	// Both values are built in one buffer, converted once and set with
 	// one backing array (each value its own capped element), rather than
 	// two fmt.Sprintf("%q…") and two Sets: this runs on every allowed
-	// request of a limited route. AppendQuote quotes as %q does.
+	// request of a limited route. appendQuoted quotes as %q does.
 	var buf [128]byte
-	b := strconv.AppendQuote(buf[:0], r.Zone)
+	b := appendQuoted(buf[:0], r.Zone)
+	quoted := len(b)
 	b = append(b, ";q="...)
 	b = strconv.AppendInt(b, int64(r.Limit), 10)
 	b = append(b, ";w="...)
 	b = strconv.AppendInt(b, int64(ceilSeconds(r.Quota.Window())), 10)
 	split := len(b)
-	b = strconv.AppendQuote(b, r.Zone)
+	b = append(b, b[:quoted]...) // the quoted zone again
 	b = append(b, ";r="...)
 	b = strconv.AppendInt(b, int64(r.Remaining), 10)
 	b = append(b, ";t="...)
@@ -176,6 +232,21 @@ func setRateLimitHeaders(h http.Header, r ratelimit.Result) {
 	vals := []string{both[:split], both[split:]}
 	h["Ratelimit-Policy"] = vals[0:1:1]
 	h["Ratelimit"] = vals[1:2:2]
+}
+
+// appendQuoted appends s quoted as strconv.AppendQuote (and %q) quote
+// it. A zone name is printable ASCII without quotes or backslashes
+// (ValidateZoneName), which quoting leaves as it is: that case skips
+// AppendQuote's rune-by-rune decoding.
+func appendQuoted(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < ' ' || c > '~' || c == '"' || c == '\\' {
+			return strconv.AppendQuote(b, s)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // ceilSeconds rounds a duration up to whole seconds, at least 1 when positive.

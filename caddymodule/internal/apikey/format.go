@@ -13,10 +13,10 @@ package apikey
 
 import (
 	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"strings"
 )
 
 const (
@@ -97,22 +97,24 @@ func Generate(prefix string) (Key, error) {
 }
 
 // Parse splits s into a Key, checking the prefix, the shape and the
-// checksum. It does not look anything up. Errors never include s.
+// checksum. It does not look anything up and does not allocate. Errors
+// never include s.
 func Parse(prefix, s string) (Key, error) {
-	rest, ok := strings.CutPrefix(s, prefix+"_")
-	if !ok || len(rest) != IDLength+1+SecretLength+ChecksumLength || rest[IDLength] != '_' {
+	n := len(prefix)
+	if len(s) != n+keyTailLength || s[n] != '_' || s[:n] != prefix || s[n+1+IDLength] != '_' {
 		return Key{}, ErrMalformed
 	}
-	k := Key{Prefix: prefix, ID: rest[:IDLength], Secret: rest[IDLength+1 : IDLength+1+SecretLength]}
-	sum := rest[IDLength+1+SecretLength:]
-	if !isBase62(k.ID) || !isBase62(k.Secret) {
-		return Key{}, ErrMalformed
-	}
-	if want := checksumBytes(s[:len(s)-ChecksumLength]); sum != string(want[:]) {
+	sumAt := len(s) - ChecksumLength
+	k := Key{Prefix: prefix, ID: s[n+1 : n+1+IDLength], Secret: s[n+2+IDLength : sumAt]}
+	if !isBase62(k.ID) || !isBase62(k.Secret) || !checksumMatches(^crcUpdate(^uint32(0), s[:sumAt]), s[sumAt:]) {
 		return Key{}, ErrMalformed
 	}
 	return k, nil
 }
+
+// keyTailLength is the length of a key after its prefix: the separators,
+// the id, the secret and the checksum.
+const keyTailLength = 1 + IDLength + 1 + SecretLength + ChecksumLength
 
 // LooksLike reports cheaply whether s starts like a key of this prefix,
 // so a bearer token can be routed to API-key verification rather than
@@ -123,12 +125,12 @@ func LooksLike(prefix, s string) bool {
 
 // checksum returns the base62 CRC-32 of body that ends a key.
 func checksum(body string) string {
-	out := checksumBytes(body)
+	out := checksumBytes(^crcUpdate(^uint32(0), body))
 	return string(out[:])
 }
 
-func checksumBytes(body string) [ChecksumLength]byte {
-	n := crc32.ChecksumIEEE([]byte(body))
+// checksumBytes encodes a CRC-32 as ChecksumLength base62 digits.
+func checksumBytes(n uint32) [ChecksumLength]byte {
 	var out [ChecksumLength]byte
 	for i := ChecksumLength - 1; i >= 0; i-- {
 		out[i] = alphabet[n%62]
@@ -137,21 +139,78 @@ func checksumBytes(body string) [ChecksumLength]byte {
 	return out
 }
 
-// base62 marks the bytes of alphabet.
-var base62 = func() (t [256]bool) {
-	for i := 0; i < len(alphabet); i++ {
-		t[alphabet[i]] = true
+// checksumMatches reports whether sum is the base62 encoding of crc.
+func checksumMatches(crc uint32, sum string) bool {
+	want := checksumBytes(crc)
+	return sum == string(want[:])
+}
+
+// crcUpdate adds s to a running CRC-32 (IEEE, as hash/crc32 computes it:
+// start from ^0 and invert the result) eight bytes at a time, without
+// the []byte conversion (an allocation) that hash/crc32 would need.
+func crcUpdate(crc uint32, s string) uint32 {
+	t := &crcTables
+	for ; len(s) >= 8; s = s[8:] {
+		lo := crc ^ (uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24)
+		crc = t[0][s[7]] ^ t[1][s[6]] ^ t[2][s[5]] ^ t[3][s[4]] ^
+			t[4][lo>>24] ^ t[5][lo>>16&0xff] ^ t[6][lo>>8&0xff] ^ t[7][lo&0xff]
+	}
+	for i := 0; i < len(s); i++ {
+		crc = t[0][byte(crc)^s[i]] ^ crc>>8
+	}
+	return crc
+}
+
+// crcTables are the slicing-by-8 tables of CRC-32 IEEE: crcTables[0] is
+// crc32.IEEETable, crcTables[k] advances it by k more zero bytes.
+var crcTables = func() (t [8][256]uint32) {
+	t[0] = *crc32.IEEETable
+	for i := range 256 {
+		c := t[0][i]
+		for k := 1; k < 8; k++ {
+			c = t[0][c&0xff] ^ c>>8
+			t[k][i] = c
+		}
 	}
 	return t
 }()
 
+// isBase62 reports whether every byte of s is in alphabet. It reads s
+// eight bytes at a time (the last eight overlapping when len(s) is not a
+// multiple of eight), without branches on their values.
 func isBase62(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if !base62[s[i]] {
-			return false
-		}
+	b := []byte(s) // not copied: only read
+	if len(b) < 8 {
+		var w [8]byte
+		copy(w[:], "00000000")
+		copy(w[:], b)
+		return notBase62Word(binary.LittleEndian.Uint64(w[:])) == 0
 	}
-	return true
+	bad := notBase62Word(binary.LittleEndian.Uint64(b[len(b)-8:]))
+	for i := 0; i+8 <= len(b); i += 8 {
+		bad |= notBase62Word(binary.LittleEndian.Uint64(b[i:]))
+	}
+	return bad == 0
+}
+
+// Byte-lane constants of notBase62Word.
+const (
+	lanes1    = 0x0101010101010101
+	lanesHigh = 0x8080808080808080
+)
+
+// notBase62Word returns 0 if each of the eight bytes of x is in alphabet
+// ([0-9A-Za-z]), else a non-zero value. For a byte b below 0x80,
+// b+(0x80-lo) has its high bit set exactly when b >= lo, and
+// b+(0x7f-hi) exactly when b > hi, without carrying into the next byte;
+// b|0x20 is a lowercase letter exactly when b is a letter. A byte of 0x80
+// or more is refused by its own high bit (its carries may disturb its
+// neighbours' lanes, but the result is non-zero anyway).
+func notBase62Word(x uint64) uint64 {
+	f := x | 0x20*lanes1
+	digit := (x + (0x80-'0')*lanes1) &^ (x + (0x7f-'9')*lanes1)
+	letter := (f + (0x80-'a')*lanes1) &^ (f + (0x7f-'z')*lanes1)
+	return (x | ^(digit | letter)) & lanesHigh
 }
 
 // randomBase62 returns n uniformly random base62 characters, using

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -63,8 +64,9 @@ type RegistryOptions struct {
 	// MaxCacheTTL, so a key created on another replica works within it.
 	// Default: 1s.
 	NegativeTTL time.Duration
-	// CacheSize bounds the records cached, and separately the unknown
-	// ids cached. Default: 10000.
+	// CacheSize bounds the records cached, separately the unknown ids
+	// cached, and separately the keys remembered as verified (see
+	// verifiedCache). Default: 10000.
 	CacheSize int
 	// FlushInterval is how often last-used times are written to the
 	// store: each key is written at most once per interval, whatever its
@@ -99,6 +101,7 @@ type Registry struct {
 	retention    time.Duration
 	idle         time.Duration
 	cache        *recordCache
+	verified     *verifiedCache
 	decoy        Digest
 	usage        *usage
 	onFlushError func(error)
@@ -156,6 +159,7 @@ func NewRegistry(opts RegistryOptions) (*Registry, error) {
 	r.decoy = decoy
 	r.cache = newRecordCache(orDefaultInt(opts.CacheSize, DefaultCacheSize),
 		orDefaultDuration(opts.CacheTTL, MaxCacheTTL), orDefaultDuration(opts.NegativeTTL, MaxCacheTTL), r.now, r.fetch)
+	r.verified = newVerifiedCache(orDefaultInt(opts.CacheSize, DefaultCacheSize))
 	r.usage = newUsage()
 	if r.st != nil {
 		r.idx = newIndex(r.st, r.keys.index(), r.now)
@@ -175,20 +179,38 @@ func (r *Registry) Prefix() string { return r.prefix }
 // compared in constant time, and an unknown id costs a comparison too.
 // Errors (test with errors.Is, never containing the key): ErrMalformed,
 // ErrUnknown, ErrExpired, ErrRevoked (ErrRotated after a rotation's
-// grace), and ErrUnavailable when the store cannot be read. Counting
-// failed checks per client (internal/lockout) is the caller's: malformed
-// and unknown keys are what guessing produces.
+// grace), and ErrUnavailable when the store cannot be read. A key that
+// verified before skips parsing and the hash (see verifiedCache), never
+// the record and its checks. Counting failed checks per client
+// (internal/lockout) is the caller's: malformed and unknown keys are
+// what guessing produces.
 func (r *Registry) Verify(ctx context.Context, key string) (Record, error) {
 	return r.verify(ctx, key)
 }
 
 func (r *Registry) verify(ctx context.Context, key string) (Record, error) {
+	h := r.verified.index(key)
+	if v := r.verified.get(h, key); v != nil {
+		rec, err := r.verifyCached(ctx, v)
+		if !errors.Is(err, errStale) {
+			return rec, err
+		}
+		r.verified.drop(h, key)
+	}
 	k, err := Parse(r.prefix, key)
 	if err != nil {
 		return Record{}, err
 	}
 	if r.isStatic(k.ID) {
-		return r.static.Verify(key)
+		e, err := r.static.match(k.ID, key)
+		if err != nil {
+			return Record{}, err
+		}
+		rec, err := r.static.status(e)
+		if err == nil {
+			r.remember(h, key, &verifiedKey{static: e})
+		}
+		return rec, err
 	}
 	if r.st == nil {
 		r.hasher.Matches(r.decoy, key)
@@ -213,7 +235,47 @@ func (r *Registry) verify(ctx context.Context, key string) (Record, error) {
 		return Record{}, err
 	}
 	r.usage.note(k.ID, now)
+	r.remember(h, key, &verifiedKey{digest: l.digest})
 	return l.rec, nil
+}
+
+// errStale tells verify that a key from the verified-key cache no
+// longer matches its record, so it verifies the key in full.
+var errStale = errors.New("apikey: verified key no longer matches its record")
+
+// verifyCached is verify of a key found in the verified-key cache: the
+// hash is skipped, nothing else. A static key's record is the set's
+// entry it matched (a set never changes). A stored key's record is read
+// as on a miss, from the record cache with its refresh policy, and must
+// still hold the digest the key matched, else errStale (no such record
+// any more, an unusable one, or another hash).
+func (r *Registry) verifyCached(ctx context.Context, v *verifiedKey) (Record, error) {
+	if v.static != nil {
+		return r.static.status(v.static)
+	}
+	l, err := r.cache.get(ctx, v.id)
+	if err != nil {
+		return Record{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	if !l.found || l.bad != nil || !sameDigest(&l.digest, &v.digest) {
+		return Record{}, errStale
+	}
+	now := r.now()
+	if err := l.rec.check(now); err != nil {
+		return Record{}, err
+	}
+	r.usage.note(v.id, now)
+	return l.rec, nil
+}
+
+// remember puts v, the outcome of verifying key, in the verified-key
+// cache, with a copy of key (and the id within that copy), so the cache
+// does not keep the request's header alive.
+func (r *Registry) remember(h uint64, key string, v *verifiedKey) {
+	v.key = strings.Clone(key)
+	at := len(r.prefix) + 1 // the id follows "<prefix>_" (Parse checked the shape)
+	v.id = v.key[at : at+IDLength]
+	r.verified.put(h, v)
 }
 
 // isStatic reports whether id belongs to a key of the configuration.

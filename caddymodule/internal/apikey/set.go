@@ -64,7 +64,7 @@ type entry struct {
 type Set struct {
 	prefix  string
 	hasher  Hasher
-	entries map[string]entry
+	entries map[string]*entry
 	// decoy is compared against when the id is unknown, so an unknown
 	// id costs the same time as a wrong secret.
 	decoy Digest
@@ -81,7 +81,7 @@ func NewSet(prefix string, h Hasher, records []Record, now func() time.Time) (*S
 	if now == nil {
 		now = time.Now
 	}
-	s := &Set{prefix: prefix, hasher: h, entries: make(map[string]entry, len(records)), now: now}
+	s := &Set{prefix: prefix, hasher: h, entries: make(map[string]*entry, len(records)), now: now}
 	for i, r := range records {
 		if err := ValidateID(r.ID); err != nil {
 			return nil, fmt.Errorf("key %d: %w", i, err)
@@ -96,7 +96,7 @@ func NewSet(prefix string, h Hasher, records []Record, now func() time.Time) (*S
 		if err != nil {
 			return nil, fmt.Errorf("key %q: %w", r.ID, err)
 		}
-		s.entries[r.ID] = entry{rec: r, digest: d}
+		s.entries[r.ID] = &entry{rec: r, digest: d}
 	}
 	decoy, err := h.ParseDigest(h.Hash("decoy"))
 	if err != nil {
@@ -119,14 +119,30 @@ func (s *Set) Verify(key string) (Record, error) {
 	if err != nil {
 		return Record{}, err
 	}
-	e, found := s.entries[k.ID]
-	digest := e.digest
-	if !found {
-		digest = s.decoy
+	e, err := s.match(k.ID, key)
+	if err != nil {
+		return Record{}, err
 	}
-	if !s.hasher.Matches(digest, key) || !found {
-		return Record{}, ErrUnknown
+	return s.status(e)
+}
+
+// match returns the entry of id, a well-formed key's, if key matches its
+// hash; else ErrUnknown, after the decoy's hash when the id is unknown.
+func (s *Set) match(id, key string) (*entry, error) {
+	e, found := s.entries[id]
+	digest := &s.decoy
+	if found {
+		digest = &e.digest
 	}
+	if !s.hasher.Matches(*digest, key) || !found {
+		return nil, ErrUnknown
+	}
+	return e, nil
+}
+
+// status returns the record of e, whose hash a key matched, or why the
+// key no longer works.
+func (s *Set) status(e *entry) (Record, error) {
 	if e.rec.Revoked {
 		return Record{}, ErrRevoked
 	}

@@ -122,3 +122,18 @@ func BenchmarkRedisDenyCacheHit(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkMemoryAllowInto measures one zone and one key decided into
+// local arrays, as the adapter does for a route with memory zones.
+func BenchmarkMemoryAllowInto(b *testing.B) {
+	m := ratelimit.NewMemory(ratelimit.MemoryOptions{})
+	z := benchZones(b, 1)[0]
+	b.ReportAllocs()
+	for b.Loop() {
+		reqs := [1]ratelimit.Request{{Zone: z, Key: "ip:192.0.2.1"}}
+		var out [1]ratelimit.Result
+		if err := m.AllowInto(reqs[:], out[:]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

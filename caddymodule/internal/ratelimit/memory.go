@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"context"
+	"fmt"
 	"hash/maphash"
 	"slices"
 	"sync"
@@ -41,9 +42,12 @@ type Memory struct {
 
 // memShard is one lock's worth of buckets.
 type memShard struct {
-	mu      sync.Mutex
-	tats    map[memBucket]int64 // TAT in Unix nanoseconds
-	sweepAt int                 // sweep when len(tats) reaches this
+	mu sync.Mutex
+	// tats holds each bucket's TAT in Unix nanoseconds, behind a pointer
+	// so that a request for a bucket that exists looks it up once and
+	// updates it in place.
+	tats    map[memBucket]*int64
+	sweepAt int // sweep when len(tats) reaches this
 }
 
 var _ Limiter = (*Memory)(nil)
@@ -55,7 +59,7 @@ func NewMemory(opts MemoryOptions) *Memory {
 		m.now = time.Now
 	}
 	for i := range m.shards {
-		m.shards[i].tats = make(map[memBucket]int64)
+		m.shards[i].tats = make(map[memBucket]*int64)
 		m.shards[i].sweepAt = minSweep
 	}
 	return m
@@ -68,35 +72,59 @@ func (m *Memory) Allow(_ context.Context, reqs []Request) ([]Result, error) {
 		return nil, err
 	}
 	out := make([]Result, len(reqs))
+	m.decide(reqs, out)
+	return out, nil
+}
+
+// AllowInto is Allow writing the results into out, which must have the
+// length of reqs, rather than into a new slice: a caller that holds
+// both in local arrays decides a request without allocating. It returns
+// Allow's errors.
+func (m *Memory) AllowInto(reqs []Request, out []Result) error {
+	if len(out) != len(reqs) {
+		return fmt.Errorf("ratelimit: %d results for %d requests", len(out), len(reqs))
+	}
+	if err := checkRequests(reqs); err != nil {
+		return err
+	}
+	m.decide(reqs, out)
+	return nil
+}
+
+// decide fills out with the verdicts on valid reqs and charges the
+// buckets if every zone admits.
+func (m *Memory) decide(reqs []Request, out []Result) {
 	if len(reqs) == 0 {
-		return out, nil
+		return
 	}
 	var slotBuf [4]memSlot // requests rarely name more zones: no allocation
 	var lockBuf [4]int
 	slots, locked := slotBuf[:0], lockBuf[:0]
 	for i := range reqs {
 		b := memBucket{zone: reqs[i].Zone.Name, key: reqs[i].Key}
-		shard := int(maphash.Comparable(m.seed, b) % memShards)
+		// The shard follows the key alone: cheaper to hash than zone and
+		// key, and the zones of one key share a lock.
+		shard := int(maphash.String(m.seed, b.key) % memShards)
 		slots = append(slots, memSlot{bucket: b, shard: shard})
 		locked = append(locked, shard)
 	}
-	slices.Sort(locked) // one lock order for every caller: no deadlock
-	locked = slices.Compact(locked)
+	if len(locked) > 1 {
+		slices.Sort(locked) // one lock order for every caller: no deadlock
+		locked = slices.Compact(locked)
+	}
 	for _, s := range locked {
 		m.shards[s].mu.Lock()
 	}
-	defer func() {
-		for _, s := range locked {
-			m.shards[s].mu.Unlock()
-		}
-	}()
 
 	now := m.now().UnixNano()
 	all := true
 	for i := range reqs {
 		r, sl := &reqs[i], &slots[i]
 		q := r.quota()
-		tat := m.shards[sl.shard].tats[sl.bucket]
+		if sl.stored = m.shards[sl.shard].tats[sl.bucket]; sl.stored != nil {
+			sl.held = *sl.stored
+		}
+		tat := sl.held
 		for j := range i { // a zone and key twice in one request
 			if slots[j].bucket == sl.bucket && out[j].Allowed {
 				tat = slots[j].tat
@@ -108,14 +136,25 @@ func (m *Memory) Allow(_ context.Context, reqs []Request) ([]Result, error) {
 		all = all && c.allowed
 	}
 	if all {
+		// Existing buckets first, in place: their new TATs are in the
+		// future, so a sweep that an insertion then runs keeps them.
 		for i := range slots {
-			m.shards[slots[i].shard].store(slots[i].bucket, slots[i].tat, now)
+			if slots[i].stored != nil {
+				*slots[i].stored = slots[i].tat
+			}
+		}
+		for i := range slots {
+			if slots[i].stored == nil {
+				m.shards[slots[i].shard].insert(slots[:i+1], now)
+			}
 		}
 	} else {
 		m.uncharge(reqs, slots, now, out)
 	}
+	for _, s := range locked {
+		m.shards[s].mu.Unlock()
+	}
 	m.obs.refused(out)
-	return out, nil
 }
 
 // memBucket identifies a bucket: zone name and key.
@@ -125,7 +164,9 @@ type memBucket struct{ zone, key string }
 type memSlot struct {
 	bucket memBucket
 	shard  int
-	tat    int64 // the TAT the request leads to
+	stored *int64 // the bucket's TAT in its shard; nil if it has none
+	held   int64  // *stored when the request began; 0 if none
+	tat    int64  // the TAT the request leads to
 }
 
 // uncharge rewrites the admitting results of a refused request as what
@@ -136,23 +177,36 @@ func (m *Memory) uncharge(reqs []Request, slots []memSlot, now int64, out []Resu
 			continue
 		}
 		q := reqs[i].quota()
-		c := gcra(m.shards[slots[i].shard].tats[slots[i].bucket], now, int64(q.Rate.Interval()), int64(q.Capacity()), 0)
+		c := gcra(slots[i].held, now, int64(q.Rate.Interval()), int64(q.Capacity()), 0)
 		out[i].Remaining = int(c.remaining)
-		out[i].ResetAfter = time.Duration(c.resetAfter)
+		out[i].ResetAfter = time.Duration(c.resetAfter) * time.Nanosecond
 	}
 }
 
-// store saves a TAT (always in the future) and sweeps when due.
-func (s *memShard) store(key memBucket, tat, now int64) {
-	if _, ok := s.tats[key]; !ok && len(s.tats) >= s.sweepAt {
+// insert saves the TAT of the last of slots, whose bucket had no state
+// when the request began (the TAT is in the future), sweeping when due.
+// The slots before it are the request's earlier ones: one of them may
+// have added the same bucket already.
+func (s *memShard) insert(slots []memSlot, now int64) {
+	sl := &slots[len(slots)-1]
+	for j := range len(slots) - 1 {
+		if slots[j].bucket == sl.bucket {
+			sl.stored = slots[j].stored
+			*sl.stored = sl.tat
+			return
+		}
+	}
+	if len(s.tats) >= s.sweepAt {
 		for k, t := range s.tats {
-			if t <= now {
+			if *t <= now {
 				delete(s.tats, k)
 			}
 		}
 		s.sweepAt = max(2*len(s.tats), minSweep)
 	}
-	s.tats[key] = tat
+	sl.stored = new(int64)
+	*sl.stored = sl.tat
+	s.tats[sl.bucket] = sl.stored
 }
 
 // Len returns the number of keys that hold state (including expired ones
