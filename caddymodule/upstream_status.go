@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"errors"
+	"io"
 	"net/http"
 	"time"
 
@@ -13,8 +14,8 @@ import (
 // statusWriter records the status the next handler answers with, for the
 // allowed decision's audit event. It never buffers: every write goes
 // straight through, and Unwrap lets http.ResponseController reach the
-// writer underneath for Flush, Hijack and deadlines (ReadFrom and Push
-// come from caddyhttp.ResponseWriterWrapper).
+// writer underneath for Flush, Hijack and deadlines (Push comes from
+// caddyhttp.ResponseWriterWrapper).
 type statusWriter struct {
 	caddyhttp.ResponseWriterWrapper
 	// status is the first final (or 101) status written; 0 until then.
@@ -44,6 +45,18 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 		w.record(http.StatusOK)
 	}
 	return w.ResponseWriter.Write(b)
+}
+
+// ReadFrom records the implicit 200 of a body copied without a status
+// (io.Copy reaches ReadFrom, which would otherwise pass Write by) once
+// some of it is written, and copies it as
+// caddyhttp.ResponseWriterWrapper does.
+func (w *statusWriter) ReadFrom(r io.Reader) (int64, error) {
+	n, err := w.ResponseWriterWrapper.ReadFrom(r)
+	if w.status == 0 && n > 0 {
+		w.record(http.StatusOK)
+	}
+	return n, err
 }
 
 // record keeps the status and writes the event.

@@ -126,7 +126,10 @@ func sameKey(presented, cached string) bool {
 	for ; i+8 <= len(a); i += 8 {
 		diff |= binary.LittleEndian.Uint64(a[i:]) ^ binary.LittleEndian.Uint64(b[i:])
 	}
-	return diff == 0 && subtle.ConstantTimeCompare(a[i:], b[i:]) == 1
+	for ; i < len(a); i++ { // the tail, into the same sum: no early answer
+		diff |= uint64(a[i] ^ b[i])
+	}
+	return subtle.ConstantTimeEq(int32(uint32(diff>>32|diff&0xffffffff)), 0) == 1
 }
 
 // sameDigest reports in constant time whether two digests are equal.
