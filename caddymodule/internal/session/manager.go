@@ -297,9 +297,10 @@ func (m *Manager) load(ctx context.Context, h, key string, s *Session) error {
 }
 
 // read gets and opens the record at key. The record may be shared with
-// other requests (see recordCache): do not modify it.
+// other requests (see recordCache), and so may raw (the in-memory store's
+// own copy): modify neither.
 func (m *Manager) read(ctx context.Context, key string) ([]byte, *record, error) {
-	raw, err := m.st.Get(ctx, key)
+	raw, err := store.GetShared(ctx, m.st, key)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil, ErrNotFound
 	}

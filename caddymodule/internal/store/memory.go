@@ -184,6 +184,22 @@ func (m *Memory) Get(ctx context.Context, key string) ([]byte, error) {
 	return append([]byte(nil), e.value...), nil
 }
 
+// GetShared implements SharedGetter: Get without the copy. A stored
+// value is never changed in place (put stores a new copy), so the slice
+// stays as it is for its holder; the caller must not modify it.
+func (m *Memory) GetShared(ctx context.Context, key string) ([]byte, error) {
+	now, err := m.begin(ctx, "get")
+	if err != nil {
+		return nil, err
+	}
+	defer m.mu.Unlock()
+	e := m.live(key, now)
+	if e == nil {
+		return nil, ErrNotFound
+	}
+	return e.value, nil
+}
+
 // Set implements Store.
 func (m *Memory) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
 	if err := checkTTL("memory set", ttl); err != nil {
