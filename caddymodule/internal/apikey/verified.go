@@ -2,9 +2,10 @@ package apikey
 
 import (
 	"crypto/subtle"
-	"encoding/binary"
 	"hash/maphash"
 	"sync/atomic"
+
+	"github.com/portcullis-auth/portcullis/caddymodule/internal/ctequal"
 )
 
 // verifiedKey is a key that verified and what it verified against: the
@@ -70,7 +71,7 @@ func (c *verifiedCache) pair(h uint64) []atomic.Pointer[verifiedKey] {
 func (c *verifiedCache) get(h uint64, key string) *verifiedKey {
 	p := c.pair(h)
 	for i := range p {
-		if v := p[i].Load(); v != nil && v.hash == h && sameKey(key, v.key) {
+		if v := p[i].Load(); v != nil && v.hash == h && ctequal.Strings(key, v.key) {
 			return v
 		}
 	}
@@ -95,7 +96,7 @@ func (c *verifiedCache) put(h uint64, v *verifiedKey) {
 func (c *verifiedCache) drop(h uint64, key string) {
 	p := c.pair(h)
 	for i := range p {
-		if v := p[i].Load(); v != nil && v.hash == h && sameKey(key, v.key) {
+		if v := p[i].Load(); v != nil && v.hash == h && ctequal.Strings(key, v.key) {
 			p[i].CompareAndSwap(v, nil)
 		}
 	}
@@ -110,26 +111,6 @@ func (c *verifiedCache) len() int {
 		}
 	}
 	return n
-}
-
-// sameKey compares a presented key with a cached one in time that
-// depends only on their lengths: eight bytes at a time, the rest with
-// crypto/subtle (a byte at a time throughout would cost several times
-// more). The []byte conversions do not copy: the slices are only read.
-func sameKey(presented, cached string) bool {
-	if len(presented) != len(cached) {
-		return false
-	}
-	a, b := []byte(presented), []byte(cached)
-	var diff uint64
-	i := 0
-	for ; i+8 <= len(a); i += 8 {
-		diff |= binary.LittleEndian.Uint64(a[i:]) ^ binary.LittleEndian.Uint64(b[i:])
-	}
-	for ; i < len(a); i++ { // the tail, into the same sum: no early answer
-		diff |= uint64(a[i] ^ b[i])
-	}
-	return subtle.ConstantTimeEq(int32(uint32(diff>>32|diff&0xffffffff)), 0) == 1
 }
 
 // sameDigest reports in constant time whether two digests are equal.

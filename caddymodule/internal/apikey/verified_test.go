@@ -2,7 +2,6 @@ package apikey
 
 import (
 	"errors"
-	"strings"
 	"testing"
 	"time"
 
@@ -181,24 +180,6 @@ func TestVerifiedCacheBounded(t *testing.T) {
 	}
 	if n := c.len(); n > 64 {
 		t.Fatalf("cache of 64 holds %d keys", n)
-	}
-}
-
-func TestSameKey(t *testing.T) {
-	t.Parallel()
-	k := mustKey(t).String()
-	if !sameKey(k, strings.Clone(k)) || !sameKey("", "") || !sameKey("abc", "abc") {
-		t.Fatal("equal keys differ")
-	}
-	for i := range len(k) {
-		b := []byte(k)
-		b[i] ^= 0x20
-		if sameKey(string(b), k) {
-			t.Fatalf("keys differing at byte %d are the same", i)
-		}
-	}
-	if sameKey(k, k[:len(k)-1]) || sameKey(k[:len(k)-1], k) || sameKey(k+"x", k) {
-		t.Fatal("keys of different lengths are the same")
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/portcullis-auth/portcullis/caddymodule/internal/ctequal"
 )
 
 // benchSetup returns a warmed Verifier (cache size as given) and a valid
@@ -120,7 +122,7 @@ func BenchmarkTokenKey(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(tok)))
 	for b.Loop() {
-		if c.key(tok) == 0 || !sameToken(tok, cached) {
+		if c.key(tok) == 0 || !ctequal.Strings(tok, cached) {
 			b.Fatal("no key or no match")
 		}
 	}

@@ -1,13 +1,11 @@
 package jwtauth
 
 import (
-	"crypto/subtle"
-	"encoding/binary"
 	"hash/maphash"
 	"sync"
 	"sync/atomic"
-	"unsafe"
 
+	"github.com/portcullis-auth/portcullis/caddymodule/internal/ctequal"
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/principal"
 )
 
@@ -59,34 +57,13 @@ type cacheSlot struct {
 // key is the cache key of a token: a keyed hash (maphash, with a random
 // per-cache seed) of the whole token. It only places the token; what
 // binds an entry to its token is that a hit compares the whole token
-// with the one that was verified (sameToken), so a collision, chosen or
+// with the one that was verified (ctequal.Strings), so a collision, chosen or
 // not, can never serve a forged token as a cached valid one. This
 // replaced a SHA-256 of the token, a quarter of a cache hit's
 // instructions; the price is holding the verified tokens themselves
 // (bounded by the slot count), which the process reads anyway.
 func (c *tokenCache) key(token string) uint64 {
 	return maphash.String(c.seed, token)
-}
-
-// sameToken compares a presented token with a cached one in time that
-// depends only on their lengths, eight bytes at a time (a byte at a time,
-// as subtle.ConstantTimeCompare does, cost more than the SHA-256 it
-// replaced).
-func sameToken(presented, cached string) bool {
-	if len(presented) != len(cached) {
-		return false
-	}
-	a := unsafe.Slice(unsafe.StringData(presented), len(presented))
-	b := unsafe.Slice(unsafe.StringData(cached), len(cached))
-	var diff uint64
-	i := 0
-	for ; i+8 <= len(a); i += 8 {
-		diff |= binary.LittleEndian.Uint64(a[i:]) ^ binary.LittleEndian.Uint64(b[i:])
-	}
-	for ; i < len(a); i++ { // the tail, into the same sum: no early answer
-		diff |= uint64(a[i] ^ b[i])
-	}
-	return subtle.ConstantTimeEq(int32(uint32(diff>>32|diff&0xffffffff)), 0) == 1
 }
 
 // newTokenCache returns a cache of exactly size entries (size > 0).
@@ -121,7 +98,7 @@ func (c *tokenCache) get(key uint64, token string, now int64) *cachedToken {
 		return nil
 	}
 	s := &sh.slots[i]
-	if now >= s.exp || !sameToken(token, s.token) {
+	if now >= s.exp || !ctequal.Strings(token, s.token) {
 		return nil
 	}
 	if !s.ref.Load() {

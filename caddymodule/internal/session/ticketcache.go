@@ -1,11 +1,10 @@
 package session
 
 import (
-	"crypto/subtle"
-	"encoding/binary"
 	"hash/maphash"
 	"time"
-	"unsafe"
+
+	"github.com/portcullis-auth/portcullis/caddymodule/internal/ctequal"
 )
 
 const (
@@ -55,7 +54,7 @@ type cachedTicket struct {
 // at now. The entry is shared: do not modify it.
 func (c *ticketCache) get(k uint64, value string, now time.Time) (*cachedTicket, bool) {
 	e, ok := c.entries.get(k)
-	if !ok || !now.Before(e.until) || !equalConstantTime(e.value, value) {
+	if !ok || !now.Before(e.until) || !ctequal.Strings(e.value, value) {
 		return nil, false
 	}
 	return e, true
@@ -70,35 +69,3 @@ func (c *ticketCache) put(k uint64, e cachedTicket) *cachedTicket {
 
 // len returns the number of entries, for tests.
 func (c *ticketCache) len() int { return c.entries.len() }
-
-// equalConstantTime reports whether a and b are equal, in a time that
-// depends only on their lengths (which are not secret: a cookie's length
-// is visible on the wire), never on their contents. It is
-// subtle.ConstantTimeCompare a word at a time: the differences are ORed
-// together without a branch, and only the total is tested.
-func equalConstantTime(a, b string) bool {
-	n := len(a)
-	if len(b) != n {
-		return false
-	}
-	x := unsafe.Slice(unsafe.StringData(a), n)
-	y := unsafe.Slice(unsafe.StringData(b), n)
-	le := binary.LittleEndian
-	var d0, d1, d2, d3 uint64
-	i := 0
-	for ; i+32 <= n; i += 32 {
-		xs, ys := x[i:i+32], y[i:i+32]
-		d0 |= le.Uint64(xs[0:]) ^ le.Uint64(ys[0:])
-		d1 |= le.Uint64(xs[8:]) ^ le.Uint64(ys[8:])
-		d2 |= le.Uint64(xs[16:]) ^ le.Uint64(ys[16:])
-		d3 |= le.Uint64(xs[24:]) ^ le.Uint64(ys[24:])
-	}
-	for ; i+8 <= n; i += 8 {
-		d0 |= le.Uint64(x[i:i+8]) ^ le.Uint64(y[i:i+8])
-	}
-	for ; i < n; i++ {
-		d1 |= uint64(x[i] ^ y[i])
-	}
-	d := d0 | d1 | d2 | d3
-	return subtle.ConstantTimeEq(int32(uint32(d)|uint32(d>>32)), 0) == 1
-}

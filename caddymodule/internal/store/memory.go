@@ -172,16 +172,11 @@ func (m *Memory) put(key string, value []byte, now, expires time.Time) {
 
 // Get implements Store.
 func (m *Memory) Get(ctx context.Context, key string) ([]byte, error) {
-	now, err := m.begin(ctx, "get")
+	v, err := m.GetShared(ctx, key)
 	if err != nil {
 		return nil, err
 	}
-	defer m.mu.Unlock()
-	e := m.live(key, now)
-	if e == nil {
-		return nil, ErrNotFound
-	}
-	return append([]byte(nil), e.value...), nil
+	return append([]byte(nil), v...), nil
 }
 
 // GetShared implements SharedGetter: Get without the copy. A stored
