@@ -67,9 +67,9 @@ func (g *Guard) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	s := newIdentityStripper(ih)
+	s := identityNames(ih)
 	if g.AssertionHeader != "" {
-		s = s.with(g.AssertionHeader)
+		s = s.With(g.AssertionHeader)
 	}
 	g.hygiene = newHygiene(s, g.AllowAmbiguousPaths, g.AllowMethodOverride, "")
 	return nil

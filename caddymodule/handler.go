@@ -16,6 +16,7 @@ import (
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/policy"
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/principal"
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/ratelimit"
+	"github.com/portcullis-auth/portcullis/caddymodule/internal/request"
 )
 
 func init() {
@@ -151,7 +152,7 @@ type Handler struct {
 	claimReqs []policy.ClaimRequirement
 	anonymous caddyhttp.MatchPath
 	ih        IdentityHeaders
-	stripper  identityStripper
+	stripper  request.HeaderSet
 	hygiene   hygiene
 	resource  *resource
 	inject    *injector
@@ -222,7 +223,7 @@ func (h *Handler) setup(app *App) error {
 	if h.ih, err = ih.withDefaults(); err != nil {
 		return err
 	}
-	h.stripper = newIdentityStripper(h.ih)
+	h.stripper = identityNames(h.ih)
 	if h.Assertion != nil {
 		if h.Assertion.Audience == "" {
 			return errors.New("assertion: an audience is required")
@@ -236,7 +237,7 @@ func (h *Handler) setup(app *App) error {
 		if app.signer == nil {
 			return errors.New("assertion: the route asks for an assertion but the portcullis app has no assertion keys")
 		}
-		h.stripper = h.stripper.with(h.Assertion.Header)
+		h.stripper = h.stripper.With(h.Assertion.Header)
 	}
 	if err := h.setupInject(app); err != nil {
 		return err

@@ -26,12 +26,12 @@ type hygiene struct {
 }
 
 // newHygiene prepares the step for a route; apiKeyHeader may be empty.
-func newHygiene(strip identityStripper, allowAmbiguousPaths, allowMethodOverride bool, apiKeyHeader string) hygiene {
-	remove := request.HeaderSet{}.With(strip...).With(request.URLOverrideHeaders...)
+func newHygiene(strip request.HeaderSet, allowAmbiguousPaths, allowMethodOverride bool, apiKeyHeader string) hygiene {
+	remove := strip.With(request.URLOverrideHeaders...)
 	if !allowMethodOverride {
 		remove = remove.With(request.MethodOverrideHeaders...)
 	}
-	protected := request.HeaderSet{}.With(strip...).With("Authorization", "Cookie", "Proxy-Authorization", "X-Api-Key").
+	protected := strip.With("Authorization", "Cookie", "Proxy-Authorization", "X-Api-Key").
 		With(request.MethodOverrideHeaders...).With(request.URLOverrideHeaders...)
 	if apiKeyHeader != "" {
 		protected = protected.With(apiKeyHeader)

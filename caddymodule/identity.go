@@ -9,6 +9,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/principal"
+	"github.com/portcullis-auth/portcullis/caddymodule/internal/request"
 )
 
 // IdentityHeaders names the request headers that carry the caller's
@@ -147,26 +148,11 @@ func normalizeHeaderName(name string) string {
 	return strings.ReplaceAll(strings.ToLower(strings.TrimSpace(name)), "_", "-")
 }
 
-// identityStripper removes client copies of identity headers. It holds
-// the normalized names (see normalizeHeaderName), without duplicates; a
-// slice, because it is walked once per request header on every request.
-type identityStripper []string
-
-func newIdentityStripper(ih IdentityHeaders) identityStripper {
-	var s identityStripper
-	for _, n := range append(ih.names(), "X-Request-Id") {
-		s = s.with(n)
-	}
-	return s
-}
-
-// with returns s with name added, unless it is there already.
-func (s identityStripper) with(name string) identityStripper {
-	n := normalizeHeaderName(name)
-	if slices.Contains(s, n) {
-		return s
-	}
-	return append(s, n)
+// identityNames are the names whose client copies are removed from
+// every request: the identity headers and X-Request-Id, read as the most
+// lenient upstream reads a name (see request.HeaderSet).
+func identityNames(ih IdentityHeaders) request.HeaderSet {
+	return request.HeaderSet{}.With(append(ih.names(), "X-Request-Id")...)
 }
 
 // setIdentity writes the principal's identity into the request headers

@@ -47,23 +47,19 @@ func (m *metrics) countDecision(ev *audit.Event, start time.Time) {
 		method = "none"
 	}
 	i := methodIndex(method)
-	if i < 0 {
-		m.decisions.WithLabelValues(string(ev.Result), ev.Reason, method).Inc()
-		m.authDuration.WithLabelValues(method).Observe(time.Since(start).Seconds())
-		return
-	}
 	if c := m.allowedCounter(i, ev); c != nil {
 		c.Inc()
 	} else {
 		m.decisions.WithLabelValues(string(ev.Result), ev.Reason, method).Inc()
 	}
-	m.durationObserver(i).Observe(time.Since(start).Seconds())
+	m.durationObserver(i, method).Observe(time.Since(start).Seconds())
 }
 
 // allowedCounter returns the cached counter of an allowed or anonymous
-// decision by the method at index i, or nil for any other decision.
+// decision by the method at index i, or nil for any other decision (and
+// for a method without an index).
 func (m *metrics) allowedCounter(i int, ev *audit.Event) prometheus.Counter {
-	if ev.Result != audit.Allow {
+	if i < 0 || ev.Result != audit.Allow {
 		return nil
 	}
 	j := 0
@@ -83,9 +79,12 @@ func (m *metrics) allowedCounter(i int, ev *audit.Event) prometheus.Counter {
 	return c
 }
 
-// durationObserver returns the cached duration observer of the method at
-// index i.
-func (m *metrics) durationObserver(i int) prometheus.Observer {
+// durationObserver returns the duration observer of method, cached when
+// it has an index i.
+func (m *metrics) durationObserver(i int, method string) prometheus.Observer {
+	if i < 0 {
+		return m.authDuration.WithLabelValues(method)
+	}
 	slot := &m.series.durations[i]
 	if o := slot.Load(); o != nil {
 		return *o

@@ -257,7 +257,7 @@ func (h *Handler) setupInject(app *App) error {
 	h.inject = &injector{cfg: in, provider: app.vault.byName[in.Provider], prefix: prefix, suffix: suffix}
 	// Client copies of the header never reach the upstream (Authorization
 	// is removed by forward).
-	h.stripper = h.stripper.with(in.Header)
+	h.stripper = h.stripper.With(in.Header)
 	return nil
 }
 

@@ -112,10 +112,22 @@ func (m *Memory) decide(reqs []Request, out []Result) {
 		slices.Sort(locked) // one lock order for every caller: no deadlock
 		locked = slices.Compact(locked)
 	}
+	m.decideLocked(reqs, out, slots, locked)
+	m.obs.refused(out)
+}
+
+// decideLocked takes the shards' locks (locked, sorted), decides reqs
+// into out and charges or uncharges their buckets (slots), and releases
+// the locks however it returns.
+func (m *Memory) decideLocked(reqs []Request, out []Result, slots []memSlot, locked []int) {
 	for _, s := range locked {
 		m.shards[s].mu.Lock()
 	}
-
+	defer func() {
+		for _, s := range locked {
+			m.shards[s].mu.Unlock()
+		}
+	}()
 	now := m.now().UnixNano()
 	all := true
 	for i := range reqs {
@@ -151,10 +163,6 @@ func (m *Memory) decide(reqs []Request, out []Result) {
 	} else {
 		m.uncharge(reqs, slots, now, out)
 	}
-	for _, s := range locked {
-		m.shards[s].mu.Unlock()
-	}
-	m.obs.refused(out)
 }
 
 // memBucket identifies a bucket: zone name and key.
