@@ -48,15 +48,36 @@ func (b *Browser) Navigate(url string) {
 	})
 }
 
-// CurrentURL returns the URL of the page shown now.
+// CurrentURL returns the URL of the page shown now. A read that meets a
+// navigation being committed ("Inspected target navigated or closed")
+// is read again: the page was only changing.
 func (b *Browser) CurrentURL() string {
 	b.t.Helper()
 	var u string
-	b.run("reading the current URL", func(ctx context.Context) (err error) {
+	read := func(ctx context.Context) (err error) {
 		u, err = chromedp.Run(ctx, chromedp.Location())
 		return err
-	})
-	return u
+	}
+	for i := 0; ; i++ {
+		err := b.try(read)
+		if err == nil {
+			return u
+		}
+		if !navigating(err) || i == maxNavigatingReads {
+			b.t.Fatalf("browser: reading the current URL (current URL %s): %v", b.location(), err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// maxNavigatingReads bounds how often CurrentURL reads again a location
+// that a navigation interrupted.
+const maxNavigatingReads = 50
+
+// navigating reports whether err is Chromium's answer to a command sent
+// to a page while it navigates away.
+func navigating(err error) bool {
+	return strings.Contains(err.Error(), "navigated or closed")
 }
 
 // WaitURL waits until the current URL starts with prefix and returns it.
