@@ -23,7 +23,7 @@ import (
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/fakeclock"
 )
 
-// Test keys are generated once per test binary: RSA generation is slow.
+// RSA test keys are parsed once per test binary from testkeys_test.go.
 var (
 	rsaKeyOnce sync.Once
 	rsaKeys    [3]*rsa.PrivateKey
@@ -33,11 +33,7 @@ func testRSAKey(t testing.TB, i int) *rsa.PrivateKey {
 	t.Helper()
 	rsaKeyOnce.Do(func() {
 		for j := range rsaKeys {
-			k, err := rsa.GenerateKey(rand.Reader, 2048)
-			if err != nil {
-				panic(err)
-			}
-			rsaKeys[j] = k
+			rsaKeys[j] = parseTestRSAKey(testRSAPEM[j])
 		}
 	})
 	return rsaKeys[i]

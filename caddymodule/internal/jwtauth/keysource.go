@@ -36,7 +36,7 @@ func (k *KeySet) VerifySignature(ctx context.Context, token string) ([]byte, err
 	if len(token) > k.v.opts.MaxTokenBytes {
 		return nil, fail(ErrMalformed, ReasonTooLarge, fmt.Sprintf("token longer than %d bytes", k.v.opts.MaxTokenBytes))
 	}
-	t, perr := parse(token)
+	t, perr := k.v.parse(token)
 	if perr != nil {
 		return nil, perr.withIssuer(k.is.cfg.Issuer)
 	}
@@ -44,7 +44,7 @@ func (k *KeySet) VerifySignature(ctx context.Context, token string) ([]byte, err
 	if !k.is.allows(alg) || algorithms[alg].symmetric {
 		return nil, fail(ErrUnsupportedAlg, ReasonAlgNotAllowed, "alg "+quoteShort(alg)+" is not allowed").withIssuer(k.is.cfg.Issuer)
 	}
-	sc := &sigCheck{token: token, alg: alg, payload: t.payload}
+	sc := newSigCheck(token, t)
 	if err := k.is.keys.verify(ctx, sc, t.header.kid, k.is.minted(t)); err != nil {
 		return nil, err.withIssuer(k.is.cfg.Issuer)
 	}

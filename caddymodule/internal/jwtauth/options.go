@@ -80,9 +80,9 @@ type Options struct {
 	// MaxTokenBytes is the largest token accepted, checked before any
 	// decoding. Default: 8 KiB.
 	MaxTokenBytes int
-	// CacheSize is how many verified tokens are remembered (keyed by their
-	// SHA-256, never past `exp`). Default: 10,000; negative disables the
-	// cache.
+	// CacheSize is how many verified tokens are remembered (each bound to
+	// the whole token, never past `exp`). Default: 10,000; negative
+	// disables the cache.
 	CacheSize int
 	// OnFetch, when set, is called after every discovery and JWKS request,
 	// from the fetching goroutine; it must be quick and safe for

@@ -44,7 +44,7 @@ func (is *issuer) epoch() uint64 {
 // family. alg must already be on the issuer's allow-list; go-jose is told
 // to accept that one algorithm only.
 func (is *issuer) verifySignature(ctx context.Context, token string, t *parsedToken) *Error {
-	sc := &sigCheck{token: token, alg: t.header.alg, payload: t.payload}
+	sc := newSigCheck(token, t)
 	if algorithms[sc.alg].symmetric {
 		if sc.verify(is.cfg.SharedSecret) {
 			return nil
@@ -117,9 +117,10 @@ func (ks *keySet) verify(ctx context.Context, sc *sigCheck, kid string, minted t
 	return e
 }
 
-// sigCheck verifies one token's signature against candidate keys. The
-// token is handed to go-jose only when a candidate key exists, so tokens
-// with unknown kids cost no second parse.
+// sigCheck verifies one token's signature against candidate keys. A
+// plain token (see parsePlain) is verified directly (verifyPlain); any
+// other is handed to go-jose, only when a candidate key exists, so
+// tokens with unknown kids cost no second parse.
 type sigCheck struct {
 	token    string
 	alg      string
@@ -127,6 +128,10 @@ type sigCheck struct {
 	tries    int
 	jws      *jose.JSONWebSignature
 	parseErr error
+	plain    bool   // the token is plain: verify sig over input
+	sig      []byte // a plain token's decoded signature
+	signed   int    // a plain token's signing input length
+	input    []byte // a plain token's signing input, once needed
 }
 
 // verify reports whether key verifies the signature over exactly the
@@ -134,6 +139,9 @@ type sigCheck struct {
 func (sc *sigCheck) verify(key any) bool {
 	if sc.alg == "Ed25519" {
 		return sc.verifyEd25519(key)
+	}
+	if sc.plain {
+		return sc.verifyPlain(key)
 	}
 	if sc.jws == nil && sc.parseErr == nil {
 		sc.jws, sc.parseErr = jose.ParseSignedCompact(sc.token, []jose.SignatureAlgorithm{jose.SignatureAlgorithm(sc.alg)})

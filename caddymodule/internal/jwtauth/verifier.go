@@ -8,13 +8,21 @@
 // keep working, refetched for an unknown `kid` at most once per cooldown
 // (a token under a kid the cached set lacks waits for that refetch rather
 // than failing), and retried with backoff after a failure. Nothing a
-// token sends evicts a key or makes a genuine token fail. Verified tokens are cached by
-// their SHA-256 in a bounded cache, never past `exp`, so a client reusing
-// its token costs one hash and one map lookup.
+// token sends evicts a key or makes a genuine token fail. Verified
+// tokens are cached in a bounded cache, keyed by a keyed hash and bound
+// to the whole token, never past `exp`, so a client reusing its token
+// costs one hash, one map lookup and one comparison.
 //
 // Algorithms are allow-listed per issuer; `none` is never accepted, and
 // HS256/384/512 only with an issuer's shared secret, which never verifies
 // an asymmetric algorithm (nor a JWKS key an HS one).
+//
+// A token in the common shape (see parsePlain: strict base64url, a
+// header of alg, kid, typ and a few inert members as plain strings) is
+// read without reflection and its signature checked with crypto/rsa,
+// crypto/ecdsa, crypto/ed25519 or crypto/hmac directly, exactly as
+// go-jose would; every other token is read with encoding/json and
+// verified by go-jose, as it always was.
 package jwtauth
 
 import (
@@ -32,7 +40,8 @@ import (
 type Verifier struct {
 	opts    Options // defaults applied
 	issuers map[string]*issuer
-	cache   *tokenCache // nil when disabled
+	cache   *tokenCache                               // nil when disabled
+	parse   func(token string) (*parsedToken, *Error) // parse; parseLegacy in differential tests
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 }
@@ -45,7 +54,7 @@ func New(opts Options) (*Verifier, error) {
 	}
 	o := opts.withDefaults()
 	base, cancel := context.WithCancel(context.Background())
-	v := &Verifier{opts: o, issuers: make(map[string]*issuer, len(o.Issuers)), cancel: cancel}
+	v := &Verifier{opts: o, issuers: make(map[string]*issuer, len(o.Issuers)), parse: parse, cancel: cancel}
 	if o.CacheSize > 0 {
 		v.cache = newTokenCache(o.CacheSize)
 	}
@@ -109,7 +118,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (principal.Principa
 			return e.p, nil
 		}
 	}
-	t, perr := parse(token)
+	t, perr := v.parse(token)
 	if perr != nil {
 		return principal.Principal{}, perr
 	}

@@ -1,0 +1,108 @@
+package jwtauth
+
+import (
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+)
+
+// Fixed RSA test keys: generating 2048-bit keys costs seconds and a
+// varying number of instructions, which drowned the per-operation
+// instruction counts of the benchmarks measured under callgrind. They
+// are test-only keys, used nowhere else.
+var testRSAPEM = [len(rsaKeys)]string{
+	`-----BEGIN RSA PRIVATE KEY-----
+MIIEpAIBAAKCAQEAkS4Xg7AOdb0fBB13+nEaEN+JqxY3NB58RTE6jJBGhO1MPBsn
+j+J2rG/jkNKpdWMy+4X6229mytTu7XKwrFptlmGshAK37urG2GFxxpgv30/9lDXJ
+vOyCwxQI+BUQUCEq5xou5kZeb/BGuHv8YeLKaQP6vTEw0ZGwx3tAUNsLnocHbhXY
+ElnXe0Qt+KsfV6AGYfxbYy4M2w1ByNcohZ6raDKHyfyZ5EASvd/P/ylOka1m3msc
+LdTcPjEyvWZs9swQScw0TGB94W1yRzbLP4/iDzc8P3bFLpR3TLP1OcamYLrSMI6Z
+V/mMcpUD6G/CZAdf6TtMMUF/V8t36RaTBYqCNQIDAQABAoIBAA0J9LaxEztj1utJ
+skLd8ZdeXEDvZ9nYexTDzRxewNajcVtcnPsBPeNS0T9qjCms1SFd8R/QK40//o14
+5YE1Re5hq1rX26krkNxSNCO/+1y1FHNBOXMsUroujHerfKGVuQK0iU3JOCYZkGB1
+Uj+AXOl9oAFp75aC3TutSCN66No9568fQ07PLN4oHdH83SZYbCDnNmkYf4vUNX80
+6Z6NP5i3tPZgZgOumS6zjqVSCp1E18j0L8gKa3gKZWPVwXX7gwq5gZjxq6KYlXDC
+T7O3SqD8+q1O+5sXRgk1elfASQrDSEq0wGBf9Wc2YnpdDgoH2KvjKNuPrAQU07lA
+wOdb/EECgYEAzDZ5sZnRxnOrrOcs0DAQ0TbDCvf/Wdlmagp3rraj4J9WNT9ub73i
+DAbYcYrUcnoYzzWuQPzT0t93Xxb7OAHvEW5vwbMC6jX0RNksarAkSWG44ykAwad/
+9hUOE7OamehGBjSH8wfg0ZY2IwiD6/xzfw7ly461KteV9FnTdsM3qW0CgYEAtf8z
+qUtzo4sTap8Ts6hnhXx/XiYpto8Dxe/Zp8KtR/WDyNayKO22dBY/EYVDjWZTkWes
+YkVZnBhyb5sl0pYuG+Zib4j0/pBpQeZwpxrQ1Ut6L+5JyPuaag7fZfNP8ICeatJQ
+dCjwND4QsP/z0p3y7G8AIwGwGYj1PVu+4n7TxukCgYEArFLf2E3L5mIfoXUmrLuS
+xWknp27kzOYWdS9GFWnL2jW64o4XXDXotWtlZFLZuYxsuRY8aFyxRwYJznUvIvEG
+0zfVGKg9snQ7H4n/4DupMz9CbHZiTAhTg836pgduU6fcx0m22w9v2IygPGnoINBU
+igiBQ4e2O2PXB25xcouDwfUCgYAIblYaVaB5xwuTOONUw0xoZqgP2Hy+NEncdYwD
+tYUJfFoqh6ehNcHqBs3NJftHJaJhbggSVVwdWxSSDwHli4d/S2DsAdA3qsD1iJNX
+amqaNvDmH4fTg7RXjXDT7D2bypmMIUoQ14SpJubnDDRjYWXLhijfdkiOJkYWHZXu
+MCnnYQKBgQCyndvQ+HQkkAphdOAomTmGuMZQT4psFaIeZBO8uKyi9pEI3GBLZqNr
+G8vjbkT5KwMNModtkyzArfPLbAW7NJBnsgDWr2YTmigvS/COCDOwKQkTS0Z2OBcR
+RzqL/VzwYFPxDAm4dqyu5FcjOh8lEfkW/8mEZsUeceJFkaTfXT8FcQ==
+-----END RSA PRIVATE KEY-----`,
+	`-----BEGIN RSA PRIVATE KEY-----
+MIIEpAIBAAKCAQEAx7xCX32y0uWCP880Y84hiW9Gvm4TW1hpp/fgq2BN/kML8Ihn
+8xi3XveJLRIrSp2HlAeIhIFbBOmCeIM6cBaPMCamndKyJqsFZRsgiuFNjcvOVI80
+nLIIqaDov7xkx3DwDHLqbjGZP3f8bpKAi9SwHkOAmrSPsBHw9n9bJstmzynKNyX+
+W4j1srlbL0ZJfX0yBawn4hpcyz1KiwM2fc89o3Y3FmcegIpfZV00OwAz5QgplN1R
+wbHANsaW3P9kIE6OdHktdfTfUzHr7pAci1TTCbm+nkb1wLZCVrfAnhZluu+JVd5t
+UWXQNpW+nhFf59V1smuYP8wCa7yt8o/iiEQFiQIDAQABAoIBAFzkobnnrBOJyloC
+9Eq2w8I3jp9icn45UGpeTo9l6uAmLpdf2XimNiJk3deoa5n4SeX+2u9Feh9+ur9x
+yOv4kf/C+hrMsy5ou8maJDhzMK6R6xRIxh9abcz2mUkTRYu8auhfSciWKL/r/esv
+F7nw4TgyDM3mzC0HKxp5gNs6HkaaRp+TksE98XM/eIUZ7hi271IuIONFYWvHo1X7
+xb3RPa8VOoz0P/4NcWW2mC0ZC8k3G8O3TqduGNRv46pkidntFP6RuB08lfRsRcZV
+wThQ3G35WHTakadLjv3E/A1B4f6QwwuMpdDb/Y0XmrVIZrmhKIlx263o51bT9jEr
+7G9FoEECgYEA5w7HEWvX69dEHMC1DSnT23nfh3Y4y1+f0Yxcn4dRrjje6disKoMF
+2J+ikDwf3PbR2MPkPC7y5pud7zTfbnVFohV2QO4fORoD6YI/Y/OGTdrkdQMXue1p
+FSC0SJfyCAsmc3N2j5w0u+X21tLS82W3V3fGbadUVhWmTFeZiJ1XsksCgYEA3Uvl
+jtPeTZOOI+uF66y3HK9MQ9HTSLWVjSwUaquUk9kp957mQAgnzoGp/qxa0otIJZaf
+9+KYrtnXsCvAYKZoWC7YiX+7avOvVbgCtyGIMq5y3XFdrPXcgrwYNzuCcMPreVvk
+Bk/8ahwImXmDQveAmk9jJCWqbQtGg/bc1qpm4vsCgYEAhQVq8cqmem5qFiuTkEp+
+X6KgX7peJCefOOKYCHe9PJIdM3+8TpUz7mypCGS0619lnGfapBNbYAxDNo23/D2j
+oxa8B9GPRC6IBg0oNYDj1zqnv/3R0QavMqyrXgesHZldv6W/ohoJ+gsAutiQ/fOX
+Q9H++O4WjaDVJqpgB9idvlUCgYAvro/K45nNq1KAKNpVOoTF+Ht9TXOyAfY0UeAg
+T9IWvT8OrL095MP2+fdP+YEkRoCIINldBwUQ/706p2KvMIvhHE7p6YzPcaxA0wI6
+xU3cZbw4PJoLj3ow7Shmljr34y8UmhkaxxdDIcE0mHsQ7dVW6m4ZNshu8HQEMSfK
+VTMQCwKBgQDYh8cHLgAftahpIlDcC7WLM5cfq/WfedCewmFKd+L5+BiwHEuOFGzo
+ZAgIaQT1xMYdjSsVQeW4A2nPT9bzcg676qbNC51VcR9U9XtMi6aW2Ach496M496x
+ZfeQR+ZX1B4wlmk8rlcHI7/ezirwlHerkILsQ3brLW9ewSI/TmWPIA==
+-----END RSA PRIVATE KEY-----`,
+	`-----BEGIN RSA PRIVATE KEY-----
+MIIEowIBAAKCAQEAqQq05aXhZP1b1EaKZ0w9JSGKIxs9VVaSJhfDXKI7Awwu40HU
+VYe6k2VDlVarucxPuh9t7bl/CJM/znoygwBP6WzA/Vg+Lb+4LqQmysn/jSsctuRq
+D3B77z6+AvRkTjWkGVs+JUNxC13j1r5fK5/AG9V2IClOtoWWIemk2C1doPkK2sv9
+FRiZ5LEmTUzFHtLzvQ+NNmq3phfS78rzW3CGRwH6eeS2voTZ1izH0038A/rdvUT6
+blkNcGe6X1eMgPws/BqaPHerrh/Wjd28z8ppru8dbfH4D/VHAttgzMyCuyME/stk
+NFHXPEQv0WZA+DT15uXHeZ8HV35l6cUC3v4N5wIDAQABAoIBAAT8qhufXnw3iWbE
+gQ4vTHDDsMaesps4ipH6H/XGFkSZUMfekqwbsTamUi1miBQW7GaL2n16wIJdfO5P
+LwyjVXx28tzd+69abrP3J1FsTsNwG3cw49Xcb9bGjaZv7nV9aqHnZ5I/hs14vpjE
+4eAW9evV5KBZATnW7pobMHM6OP8BmVNPCLwd/ZnrDxQ3VisgXJA74Rre77YrcEbU
+v0D3JH+47FusFK2Eq7cT8fEUhBvNJX/uOuU1pk/6gC54rCGOkQajt96j9IRu74Wv
+ZYtIL/OO4gLutJavfvfi+J4NaDs33EEa/bmnHq93S5vSaRnwiM8Yotm3H7YxVylH
+0rrw1kkCgYEA2g9skytuuMccz7CZOhG1jP20uk0vlkVs7jyKqytjrIblzLF07Po1
+FZfmDrAPJs437JleANlh7j4kSe3qYJ1VSRrqAVgP59hBveu/3eKjeK5pinWICwT4
+RyBvnkx57rz4adSVxEUI92Rmehp9IwY/byddlznxbu0l7ri+o+PgMf8CgYEAxnP2
+h0YZEV9Onz2Zppwp0EtH/G1fPpcWx/51opoyaQu+DaceMT9Wct5LmhyEFCmsnRP/
+CMSkvWESbE1sGmB0YRHSS7jaeGVYdZkMeRu3KdjexHdqkUpfn1KHcg53jX0BKpe1
+WonwV5AjrC7uOGt+vxnWHNOfy4STyj0f4UdO1BkCgYAs+LlfsLlpCkd63eT8AOL8
+bOZ09a42w6Kvj3TZ0F0CG+AQ0xhWN1PzXBxqMw0s56LI/OhSLILx64b4aETKICiS
+pyZTmKHPIt6MGK69SByGqxHBKHQiMagyoxHiB8ut3PMugFVS4Rn0S5SG4iekrYkv
+l2LJ6X1Nb0M/dIJ8smZuaQKBgQCixda9WZeSEjQwlJwEdi4ttLGUsDjg45hB7cqa
+1hLm6kS2eg5fom3Lxd0IyL7kstHr/MzAalodIxOzVUWH1Plf7PgqN7Kp8aY+vovm
+gf8YCdOeHbyA8xm/WjfSK1+P46ojP0/2tRE3IPjBb7Tg/fp10EE4X7O/gDygMsaF
+RrG3cQKBgC03iwQdAIINkgEm4d8SE/HtR69VxP7LeLPBzUi6Bq19Ahpar99G1jzB
+gYAvABLtx5l7Ihbkg1KGSIXbn4Z8TGQ/Av59yZVs+pt+7ljwLAxfos+LltjnzNcm
+hqPKrgaa4Tn27o0H82eYENiuZCOTSa5en0CrwTc2qkHuNY7iAxi2
+-----END RSA PRIVATE KEY-----`,
+}
+
+// parseTestRSAKey decodes one of testRSAPEM.
+func parseTestRSAKey(s string) *rsa.PrivateKey {
+	b, _ := pem.Decode([]byte(s))
+	if b == nil {
+		panic("jwtauth: bad test RSA key PEM")
+	}
+	k, err := x509.ParsePKCS1PrivateKey(b.Bytes)
+	if err != nil {
+		panic(err)
+	}
+	return k
+}
