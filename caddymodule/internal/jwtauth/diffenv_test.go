@@ -212,7 +212,7 @@ func samePlainParse(t testing.TB, token string) bool {
 		if lerr != nil {
 			t.Fatalf("parsePlain accepts what parseLegacy refuses (%v): %q", lerr, token)
 		}
-		if pt.header != lt.header || !reflect.DeepEqual(pt.payload, lt.payload) || !reflect.DeepEqual(pt.claims, lt.claims) {
+		if pt.header != lt.header || !reflect.DeepEqual(pt.payload, lt.payload) || !strictSame(pt.claims, lt.claims) {
 			t.Fatalf("parsePlain reads differently from parseLegacy:\n plain:  %+v %#v\n legacy: %+v %#v\n token: %q", pt.header, pt.claims, lt.header, lt.claims, token)
 		}
 		if sig, err := b64.DecodeString(token[strings.LastIndexByte(token, '.')+1:]); err != nil || !reflect.DeepEqual(sig, pt.sig) || pt.signed != strings.LastIndexByte(token, '.') {
@@ -223,7 +223,7 @@ func samePlainParse(t testing.TB, token string) bool {
 	if (cerr == nil) != (lerr == nil) || (cerr != nil && (cerr.Reason != lerr.Reason || cerr.Error() != lerr.Error())) {
 		t.Fatalf("parse refuses differently: %v, legacy %v", cerr, lerr)
 	}
-	if ct != nil && !reflect.DeepEqual(ct.claims, lt.claims) {
+	if ct != nil && !strictSame(ct.claims, lt.claims) {
 		t.Fatalf("parse claims differ from legacy for %q", token)
 	}
 	return pt != nil
