@@ -158,6 +158,9 @@ type Handler struct {
 	inject    *injector
 	readsCall bool
 	zones     []ratelimit.Zone
+	// zonesBySubject: every zone is keyed by the user's id alone, so a
+	// session read can decide them in its round trip (session_pipeline.go).
+	zonesBySubject bool
 	// rateLimitHeaders: see RateLimitHeaders.
 	rateLimitHeaders bool
 	logger           *zap.Logger
@@ -309,6 +312,7 @@ func (h *Handler) Validate() error {
 		}
 		h.zones = append(h.zones, zone)
 	}
+	h.zonesBySubject = subjectKeyed(h.zones)
 	h.rateLimitHeaders = h.RateLimitHeaders == nil || *h.RateLimitHeaders
 	return nil
 }
@@ -341,8 +345,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		withCalls(&ev, each)
 	}
 	var id identity
+	// A charge the session read made for the zones (session_pipeline.go)
+	// and limit did not take is refunded on the way out, whatever the way.
+	var pre prepaid
+	defer pre.settle(r.Context())
 	if v == nil {
-		id, v = h.identify(w, r, vars, &ev, each)
+		id, v = h.identify(w, r, vars, &ev, each, &pre)
 		h.warnExpiry(w.Header(), id.p, ev)
 	}
 	if v == nil && !id.anonymous {
@@ -365,7 +373,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if !id.anonymous {
 		setIdentity(vars, r, repl, h.ih, id.p)
 	}
-	if v := h.limit(w, r, repl, id.p); v != nil {
+	if v := h.limit(w, r, repl, id.p, &pre); v != nil {
 		if logAllowed {
 			h.app.emit(ev, audit.AllowAll)
 		}

@@ -94,7 +94,9 @@ type identity struct {
 // handler of the same request, else the one credential presented, else
 // the browser session, else anonymous on an allow_anonymous path, else
 // a browser navigation is sent to log in. It fills ev's identity fields.
-func (h *Handler) identify(w http.ResponseWriter, r *http.Request, vars map[string]any, ev *audit.Event, each []policy.Request) (identity, *verdict) {
+// A session read may also decide the route's zones in its round trip,
+// into pre (session_pipeline.go).
+func (h *Handler) identify(w http.ResponseWriter, r *http.Request, vars map[string]any, ev *audit.Event, each []policy.Request, pre *prepaid) (identity, *verdict) {
 	// A request already authenticated by an earlier portcullis handler
 	// (e.g. `portcullis /admin/*` before `portcullis`) keeps that
 	// principal: its credential is already gone, and this route adds its
@@ -122,7 +124,7 @@ func (h *Handler) identify(w http.ResponseWriter, r *http.Request, vars map[stri
 		return identity{p: p}, v
 	}
 	if h.acceptsSessions() {
-		p, ok, v := h.loadSession(w, r, *ev)
+		p, ok, v := h.loadSession(w, r, *ev, pre)
 		if v != nil || ok {
 			if ok {
 				*ev = withPrincipal(*ev, p)
@@ -148,10 +150,11 @@ func (h *Handler) identify(w http.ResponseWriter, r *http.Request, vars map[stri
 
 // loadSession reads the browser session. ok is false without a usable
 // session (a stale cookie is cleared and, if expired, recorded); the
-// verdict is set when the store is down (sessions fail closed).
-func (h *Handler) loadSession(w http.ResponseWriter, r *http.Request, ev audit.Event) (principal.Principal, bool, *verdict) {
+// verdict is set when the store is down (sessions fail closed). The
+// zones decided in the read's round trip, if any, are left in pre.
+func (h *Handler) loadSession(w http.ResponseWriter, r *http.Request, ev audit.Event, pre *prepaid) (principal.Principal, bool, *verdict) {
 	var s session.Session // on the stack: loading it allocates nothing
-	err := h.app.sessions.LoadInto(r.Context(), r, &s)
+	err := h.loadSessionInto(r, &s, pre)
 	switch {
 	case err == nil:
 		p := s.Principal()

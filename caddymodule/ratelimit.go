@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/portcullis-auth/portcullis/caddymodule/internal/audit"
@@ -34,7 +36,14 @@ var limiterPool = caddy.NewUsagePool()
 // metrics (swapped on each Provision).
 type pooledLimiter struct {
 	l       ratelimit.Limiter
-	metrics atomic.Pointer[metrics]
+	metrics atomic.Pointer[limiterMetrics]
+}
+
+// limiterMetrics are the series a limiter feeds, looked up once per
+// config rather than by label on every round trip.
+type limiterMetrics struct {
+	errors  prometheus.Counter
+	latency prometheus.Observer
 }
 
 // Destruct releases nothing: the limiter holds no resources of its own
@@ -52,12 +61,12 @@ func (a *App) acquireLimiter() error {
 		obs := ratelimit.Observer{
 			OnRedisError: func(error) {
 				if m := pl.metrics.Load(); m != nil {
-					m.storeErrors.WithLabelValues("ratelimit").Inc()
+					m.errors.Inc()
 				}
 			},
 			OnRedisLatency: func(d time.Duration) {
 				if m := pl.metrics.Load(); m != nil {
-					m.storeDuration.WithLabelValues("ratelimit").Observe(d.Seconds())
+					m.latency.Observe(d.Seconds())
 				}
 			},
 			OnStateChange: func(from, to ratelimit.State, err error) {
@@ -89,7 +98,14 @@ func (a *App) acquireLimiter() error {
 		return fmt.Errorf("rate limiter: %w", err)
 	}
 	pl := v.(*pooledLimiter)
-	pl.metrics.Store(a.metrics)
+	if a.metrics != nil {
+		pl.metrics.Store(&limiterMetrics{
+			errors:  a.metrics.storeErrors.WithLabelValues("ratelimit"),
+			latency: a.metrics.storeDuration.WithLabelValues("ratelimit"),
+		})
+	} else {
+		pl.metrics.Store(nil)
+	}
 	a.limiter, a.limiterKey = pl.l, key
 	return nil
 }
@@ -98,8 +114,9 @@ func (a *App) acquireLimiter() error {
 // limit (keylimit.go), to the request: nil when
 // it may go on (the RateLimit headers then set on w, if enabled), else
 // the verdict to answer: 429 with Retry-After, or 503 when the store is
-// down and a zone fails closed.
-func (h *Handler) limit(w http.ResponseWriter, r *http.Request, repl *caddy.Replacer, p principal.Principal) *verdict {
+// down and a zone fails closed. When the session read decided these very
+// requests in its round trip (pre), that decision is the answer.
+func (h *Handler) limit(w http.ResponseWriter, r *http.Request, repl *caddy.Replacer, p principal.Principal, pre *prepaid) *verdict {
 	own, hasOwn := h.keyLimit(r, p)
 	if len(h.zones) == 0 && !hasOwn {
 		return nil
@@ -108,17 +125,37 @@ func (h *Handler) limit(w http.ResponseWriter, r *http.Request, repl *caddy.Repl
 	if hasOwn {
 		n++
 	}
-	if m, ok := h.app.limiter.(*ratelimit.Memory); ok && n <= maxLocalZones {
-		// The in-memory limiter decides into local arrays: no allocation
-		// for the requests or the results (an interface call would move
-		// them to the heap).
+	m, inMemory := h.app.limiter.(*ratelimit.Memory)
+	if (inMemory || pre.batch != nil) && n <= maxLocalZones {
+		// Decided into local arrays: no allocation for the requests or
+		// the results (an interface call would move them to the heap).
 		var reqBuf [maxLocalZones]ratelimit.Request
+		reqs := h.limitRequests(reqBuf[:0], r, repl, own, hasOwn)
+		if !inMemory {
+			return h.limitPrepaid(w, r, reqs, pre)
+		}
 		var resBuf [maxLocalZones]ratelimit.Result
-		reqs, results := h.limitRequests(reqBuf[:0], r, repl, own, hasOwn), resBuf[:n]
+		results := resBuf[:n]
 		return h.limitVerdict(w, results, m.AllowInto(reqs, results))
 	}
 	reqs := h.limitRequests(make([]ratelimit.Request, 0, n), r, repl, own, hasOwn)
+	if pre.batch != nil {
+		return h.limitPrepaid(w, r, reqs, pre)
+	}
 	results, err := h.app.limiter.Allow(r.Context(), reqs)
+	return h.limitVerdict(w, results, err)
+}
+
+// limitPrepaid answers reqs with the session read's decision when it was
+// made for exactly these requests; otherwise it refunds that decision's
+// charge and asks the limiter.
+func (h *Handler) limitPrepaid(w http.ResponseWriter, r *http.Request, reqs []ratelimit.Request, pre *prepaid) *verdict {
+	if results, err, ok := pre.take(reqs); ok {
+		return h.limitVerdict(w, results, err)
+	}
+	pre.settle(r.Context())
+	// A copy: reqs may be limit's local array, which must not escape.
+	results, err := h.app.limiter.Allow(r.Context(), slices.Clone(reqs))
 	return h.limitVerdict(w, results, err)
 }
 

@@ -1,8 +1,12 @@
 package ratelimit
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 func TestStrictest(t *testing.T) {
@@ -49,6 +53,43 @@ func TestSourceString(t *testing.T) {
 	} {
 		if s.String() != want {
 			t.Errorf("Source(%d).String() = %q, want %q", uint8(s), s.String(), want)
+		}
+	}
+}
+
+// TestKeyCacheSameKeys: BucketKey (through the cache) returns what
+// computing the key returns, for hits, misses, evictions, keys too long
+// to remember and keys that differ only in where zone and key split.
+func TestKeyCacheSameKeys(t *testing.T) {
+	t.Parallel()
+	for _, secret := range [][]byte{nil, []byte("0123456789abcdef0123456789abcdef")} {
+		client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}) // never used
+		t.Cleanup(func() { _ = client.Close() })
+		r, err := NewRedis(client, RedisOptions{KeySecret: secret})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pairs := [][2]string{{"a", "bc"}, {"ab", "c"}, {"z", strings.Repeat("k", maxCachedKeyLen)}, {"z", ""}}
+		for i := range 3 * keyCacheShards * keyCacheShardSize {
+			pairs = append(pairs, [2]string{fmt.Sprintf("zone%d", i%3), fmt.Sprintf("user-%d", i)})
+		}
+		for round := range 2 {
+			for _, p := range pairs {
+				if got, want := r.BucketKey(p[0], p[1]), r.bucketKey(p[0], p[1]); got != want {
+					t.Fatalf("round %d: BucketKey(%q, %q) = %q, want %q", round, p[0], p[1], got, want)
+				}
+			}
+		}
+		n := 0
+		for i := range r.keys.shards {
+			if l := len(r.keys.shards[i].m); l > keyCacheShardSize {
+				t.Fatalf("shard %d holds %d entries, bound %d", i, l, keyCacheShardSize)
+			} else {
+				n += l
+			}
+		}
+		if n == 0 {
+			t.Fatal("nothing remembered")
 		}
 	}
 }

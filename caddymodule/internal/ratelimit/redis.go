@@ -63,6 +63,8 @@ type RedisOptions struct {
 // script per bucket (gcra.lua, run with EVALSHA, then EVAL after NOSCRIPT)
 // decides atomically with the server's clock; all buckets of one Allow go
 // in one pipeline, so one round trip (Cluster: one per node, in parallel).
+// A caller can send those commands in a pipeline of its own, together
+// with other commands of the same request, through a Batch (Begin).
 //
 // Retries: the script commands are marked NoRetry, so go-redis never sends
 // one twice (a reply lost to a timeout would otherwise charge the bucket
@@ -91,6 +93,7 @@ type Redis struct {
 	obs     Observer
 	breaker *breaker
 	deny    *denyCache
+	keys    *keyCache
 }
 
 var _ Limiter = (*Redis)(nil)
@@ -139,61 +142,28 @@ func NewRedis(client redis.UniversalClient, opts RedisOptions) (*Redis, error) {
 	}
 	r.breaker = newBreaker(threshold, cooldown, r.now, opts.Observer.OnStateChange)
 	r.deny = newDenyCache(opts.DenyCacheSize, r.now)
+	r.keys = newKeyCache()
 	return r, nil
 }
 
 // State returns the circuit breaker's state, for a health gauge.
 func (r *Redis) State() State { return r.breaker.State() }
 
-// Allow implements Limiter; see Redis for how.
+// Allow implements Limiter; see Redis for how. It is one Batch whose
+// pipeline holds only its own commands.
 func (r *Redis) Allow(ctx context.Context, reqs []Request) ([]Result, error) {
-	if err := checkRequests(reqs); err != nil {
+	b, err := r.Begin(reqs)
+	if err != nil {
 		return nil, err
 	}
-	out := make([]Result, len(reqs))
-	if len(reqs) == 0 {
-		return out, nil
+	if b.NeedsRedis() {
+		rctx, cancel := context.WithTimeout(ctx, r.timeout)
+		pipe := r.client.Pipeline()
+		b.Queue(rctx, pipe)
+		_, _ = pipe.Exec(rctx) // every command carries its own error
+		cancel()
 	}
-	keys := make([]string, len(reqs))
-	for i := range reqs {
-		keys[i] = r.BucketKey(reqs[i].Zone.Name, reqs[i].Key)
-	}
-	if r.fromDenyCache(reqs, keys, out) {
-		r.obs.refused(out)
-		return out, nil
-	}
-	if !r.breaker.allow() {
-		onErrorResults(reqs, out)
-		r.obs.refused(out)
-		return out, fmt.Errorf("%w: %w", ErrUnavailable, ErrCircuitOpen)
-	}
-
-	sent := r.now()
-	replies, err := r.run(ctx, opTake, reqs, keys, nil)
-	r.record(ctx, err)
-	for i := range reqs {
-		if replies[i].err != nil {
-			out[i] = onErrorResult(&reqs[i])
-			continue
-		}
-		out[i] = replies[i].cell.result(&reqs[i], reqs[i].quota(), time.Microsecond)
-		r.deny.refuse(keys[i], &reqs[i], &out[i], sent)
-	}
-	if !Allowed(out) {
-		r.refund(ctx, reqs, keys, out)
-	}
-	r.obs.refused(out)
-	switch {
-	case err == nil:
-		return out, nil
-	case callerDone(ctx):
-		cause := ctx.Err()
-		if cause == nil {
-			cause = context.DeadlineExceeded
-		}
-		return out, fmt.Errorf("%w: %w: %w", ErrUnavailable, cause, err)
-	}
-	return out, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	return b.Finish(ctx)
 }
 
 // fromDenyCache fills out and reports true when the deny cache knows that

@@ -8,7 +8,9 @@ import (
 	_ "embed"
 	"encoding/hex"
 	"fmt"
+	"hash/maphash"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -24,6 +26,19 @@ var gcraSHA = func() string {
 	sum := sha1.Sum([]byte(gcraScript))
 	return hex.EncodeToString(sum[:])
 }()
+
+// gcraSHAArg and gcraScriptArg are gcraSHA and gcraScript as command
+// arguments, converted once rather than on every command.
+var (
+	gcraSHAArg    any = gcraSHA
+	gcraScriptArg any = gcraScript
+)
+
+// noScript reports whether err is Redis's NOSCRIPT (the node lacks the
+// script). A nil err is checked first: redis.HasErrorPrefix allocates.
+func noScript(err error) bool {
+	return err != nil && redis.HasErrorPrefix(err, "NOSCRIPT")
+}
 
 // Script operations (ARGV[1]).
 const (
@@ -59,15 +74,15 @@ func (r *Redis) run(ctx context.Context, op string, reqs []Request, keys []strin
 		}
 	}
 	replies = make([]reply, len(reqs))
-	r.pipeline(ctx, "evalsha", gcraSHA, op, reqs, keys, idx, replies)
+	r.pipeline(ctx, "evalsha", gcraSHAArg, op, reqs, keys, idx, replies)
 	var missing []int
 	for _, i := range idx {
-		if redis.HasErrorPrefix(replies[i].err, "NOSCRIPT") {
+		if noScript(replies[i].err) {
 			missing = append(missing, i)
 		}
 	}
 	if len(missing) > 0 {
-		r.pipeline(ctx, "eval", gcraScript, op, reqs, keys, missing, replies)
+		r.pipeline(ctx, "eval", gcraScriptArg, op, reqs, keys, missing, replies)
 	}
 	for _, i := range idx {
 		if replies[i].err != nil {
@@ -79,21 +94,48 @@ func (r *Redis) run(ctx context.Context, op string, reqs []Request, keys []strin
 
 // pipeline sends one script command per listed request in one pipeline
 // and stores the replies.
-func (r *Redis) pipeline(ctx context.Context, cmd, script, op string, reqs []Request, keys []string, idx []int, replies []reply) {
+func (r *Redis) pipeline(ctx context.Context, cmd string, script any, op string, reqs []Request, keys []string, idx []int, replies []reply) {
 	pipe := r.client.Pipeline()
-	cmds := make([]onceCmd, len(idx))
-	for n, i := range idx {
-		q := reqs[i].quota()
-		cmds[n] = onceCmd{redis.NewCmd(ctx, cmd, script, 1, keys[i],
-			op, intervalMicros(q.Rate), q.Capacity(), reqs[i].cost())}
-		_ = pipe.Process(ctx, cmds[n])
-	}
+	cmds := queueScripts(nil, ctx, pipe, cmd, script, op, reqs, keys, idx)
 	start := time.Now()
 	_, _ = pipe.Exec(ctx) // every command carries its own error
 	r.obs.redisLatency(time.Since(start))
-	for n, i := range idx {
-		replies[i] = parseReply(cmds[n].Cmd)
-		if replies[i].err != nil && !redis.HasErrorPrefix(replies[i].err, "NOSCRIPT") {
+	collect(cmds, idx, replies)
+}
+
+// queueScripts queues on pipe one script command per listed request (all
+// of them when idx is nil) and returns the commands, in idx's order, in
+// dst's room when it has enough.
+func queueScripts(dst []onceCmd, ctx context.Context, pipe redis.Pipeliner, cmd string, script any, op string, reqs []Request, keys []string, idx []int) []onceCmd {
+	n := len(idx)
+	if idx == nil {
+		n = len(reqs)
+	}
+	cmds := grow(dst[:0], n)
+	for j := range cmds {
+		i := j
+		if idx != nil {
+			i = idx[j]
+		}
+		q := reqs[i].quota()
+		cmds[j] = onceCmd{redis.NewCmd(ctx, cmd, script, 1, keys[i],
+			op, intervalMicros(q.Rate), q.Capacity(), reqs[i].cost())}
+		_ = pipe.Process(ctx, cmds[j])
+	}
+	return cmds
+}
+
+// collect stores the replies of the commands queueScripts returned for
+// idx (all requests when nil). NOSCRIPT errors stay as Redis gave them,
+// so the caller can tell them apart and send EVAL.
+func collect(cmds []onceCmd, idx []int, replies []reply) {
+	for j := range cmds {
+		i := j
+		if idx != nil {
+			i = idx[j]
+		}
+		replies[i] = parseReply(cmds[j].Cmd)
+		if replies[i].err != nil && !noScript(replies[i].err) {
 			replies[i].err = fmt.Errorf("ratelimit: running the rate-limit script on redis: %w", replies[i].err)
 		}
 	}
@@ -126,6 +168,11 @@ func intervalMicros(r Rate) int64 {
 // and operators (to inspect or delete one client's bucket):
 // "<prefix>:{rl:<zone>:<32 hex digits>}".
 func (r *Redis) BucketKey(zone, key string) string {
+	return r.keys.get(zone, key, r.bucketKey)
+}
+
+// bucketKey computes BucketKey.
+func (r *Redis) bucketKey(zone, key string) string {
 	var sum []byte
 	if r.secret != nil {
 		m := hmac.New(sha256.New, r.secret)
@@ -157,4 +204,71 @@ func checkPrefix(p string) error {
 		}
 	}
 	return nil
+}
+
+// Bounds of keyCache.
+const (
+	// keyCacheShards spreads the lock; keyCacheShardSize bounds each
+	// shard's entries (4096 in all).
+	keyCacheShards    = 16
+	keyCacheShardSize = 256
+	// maxCachedKeyLen bounds the zone name plus request key worth
+	// remembering, so the cache's memory is bounded in bytes too (about
+	// 4096 × (maxCachedKeyLen + 100) bytes).
+	maxCachedKeyLen = 256
+)
+
+// keyCache remembers the Redis keys of recent buckets: the bucket key is
+// a SHA-256 (or HMAC) of the request's key, which is most of the local
+// cost of a request on a zone, and a busy user or client asks for the
+// same bucket on every request. An entry maps exactly one (zone, key)
+// pair, compared whole, to the key BucketKey computes for it: a hit
+// returns what computing it would. It is bounded (an arbitrary entry of
+// a full shard makes room) and never holds a key longer than
+// maxCachedKeyLen. Safe for concurrent use.
+type keyCache struct {
+	seed   maphash.Seed
+	shards [keyCacheShards]keyShard
+}
+
+// keyShard is one lock's share of a keyCache.
+type keyShard struct {
+	mu sync.Mutex
+	m  map[bucketID]string
+}
+
+// bucketID names a bucket: a zone and a request key.
+type bucketID struct{ zone, key string }
+
+// newKeyCache returns an empty cache.
+func newKeyCache() *keyCache { return &keyCache{seed: maphash.MakeSeed()} }
+
+// get returns the bucket key of (zone, key), computing it with compute
+// and remembering it on a miss.
+func (c *keyCache) get(zone, key string, compute func(zone, key string) string) string {
+	if len(zone)+len(key) > maxCachedKeyLen {
+		return compute(zone, key)
+	}
+	s := &c.shards[maphash.String(c.seed, key)%keyCacheShards]
+	id := bucketID{zone, key}
+	s.mu.Lock()
+	v, ok := s.m[id]
+	s.mu.Unlock()
+	if ok {
+		return v
+	}
+	v = compute(zone, key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m = make(map[bucketID]string, keyCacheShardSize)
+	}
+	if _, ok := s.m[id]; !ok && len(s.m) >= keyCacheShardSize {
+		for old := range s.m {
+			delete(s.m, old)
+			break
+		}
+	}
+	s.m[id] = v
+	return v
 }

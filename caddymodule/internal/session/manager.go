@@ -260,23 +260,49 @@ func (m *Manager) LoadInto(ctx context.Context, r *http.Request, s *Session) err
 	if err != nil {
 		return err
 	}
-	return m.load(ctx, t.idHash, t.key, s)
+	return m.loadVia(ctx, t.idHash, t.key, s, nil)
 }
+
+// Fetch reads the sealed record at key for LoadVia, as the store's Get
+// would: the value stored there now (this very call must read it), an
+// error wrapping store.ErrNotFound when there is none, any other error
+// when the store failed. subject is a hint: the subject of the record
+// this Manager last decoded at key (a session's subject never changes),
+// or "" when it decoded none there. The value is only read.
+type Fetch func(ctx context.Context, key, subject string) ([]byte, error)
+
+// LoadVia is LoadInto reading the session record with fetch instead of
+// the store's Get, so that the caller can send other commands in the
+// same round trip (the adapter sends the rate-limit scripts of the
+// subject's buckets). Everything else is as LoadInto: the record fetch
+// returns is the one opened, checked, refreshed and touched, and fetch
+// is called at most once (a refresh reads the store itself).
+func (m *Manager) LoadVia(ctx context.Context, r *http.Request, s *Session, fetch Fetch) error {
+	t, err := m.ticket(r)
+	if err != nil {
+		return err
+	}
+	return m.loadVia(ctx, t.idHash, t.key, s, fetch)
+}
+
+// Store returns the store the sessions are kept in.
+func (m *Manager) Store() store.Store { return m.st }
 
 // LoadID is Load for a session id already taken from a cookie (see
 // DecodeTicket).
 func (m *Manager) LoadID(ctx context.Context, id string) (*Session, error) {
 	h := hashID(id)
 	s := new(Session)
-	if err := m.load(ctx, h, m.keys.session(h), s); err != nil {
+	if err := m.loadVia(ctx, h, m.keys.session(h), s, nil); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
-// load loads into s the session whose id hashes to h, stored at key.
-func (m *Manager) load(ctx context.Context, h, key string, s *Session) error {
-	raw, rec, err := m.read(ctx, key)
+// loadVia loads into s the session whose id hashes to h, stored at key,
+// read with fetch (nil: the store's Get).
+func (m *Manager) loadVia(ctx context.Context, h, key string, s *Session, fetch Fetch) error {
+	raw, rec, err := m.readVia(ctx, key, fetch)
 	if err != nil {
 		return err
 	}
@@ -300,8 +326,24 @@ func (m *Manager) load(ctx context.Context, h, key string, s *Session) error {
 // other requests (see recordCache), and so may raw (the in-memory store's
 // own copy): modify neither.
 func (m *Manager) read(ctx context.Context, key string) ([]byte, *record, error) {
-	raw, err := store.GetShared(ctx, m.st, key)
+	return m.readVia(ctx, key, nil)
+}
+
+// readVia is read, reading the sealed record with fetch (nil: the
+// store's Get).
+func (m *Manager) readVia(ctx context.Context, key string, fetch Fetch) ([]byte, *record, error) {
+	var raw []byte
+	var err error
+	if fetch != nil {
+		raw, err = fetch(ctx, key, m.decoded.subject(key))
+	} else {
+		raw, err = store.GetShared(ctx, m.st, key)
+	}
 	if errors.Is(err, store.ErrNotFound) {
+		// Ended elsewhere (a logout on another replica): its decoded
+		// tokens leave memory now, and its subject stops keying early
+		// rate-limit charges for a cookie that opens nothing.
+		m.decoded.forget(key)
 		return nil, nil, ErrNotFound
 	}
 	if err != nil {

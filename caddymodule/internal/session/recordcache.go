@@ -65,6 +65,18 @@ func (c *recordCache) put(key string, sealed []byte, rec *record) {
 	c.entries.put(key, &cachedRecord{sealed: bytes.Clone(sealed), rec: rec}, recordCacheSize)
 }
 
+// subject returns the subject of the last record decoded at key,
+// whatever its bytes, or "". A session's subject never changes (refresh
+// and touch keep it, and a session id is never reused), so it is the
+// subject of the record stored there now, if any: a hint for a read's
+// companions (Manager.LoadVia), never a substitute for the read.
+func (c *recordCache) subject(key string) string {
+	if e, ok := c.entries.get(key); ok {
+		return e.rec.Subject
+	}
+	return ""
+}
+
 // forget drops key's entry, when the record is removed, so the tokens of
 // an ended session do not stay in memory until evicted.
 func (c *recordCache) forget(key string) { c.entries.remove(key) }

@@ -103,6 +103,44 @@ func (r *Redis) Get(ctx context.Context, key string) ([]byte, error) {
 	return v, r.wrap("get", err)
 }
 
+// GetAlong is Get, sent in one pipeline with the commands along queues on
+// it: one round trip for all of them (on a Cluster, go-redis splits the
+// pipeline by node and sends the parts in parallel). along is called
+// once, with the pipeline and the context it is sent with; its commands
+// carry their own replies and errors. GetAlong returns the GET's value or
+// error exactly as Get does (ErrNotFound for a missing key).
+//
+// timeout, when positive, bounds the pipeline (a context deadline on top
+// of ctx's, as the rate limiter bounds its own round trips).
+//
+// Retries: go-redis never resends a pipeline holding a command marked
+// NoRetry (as the rate limiter's scripts are). So that a session read is
+// tried as often as with Get (once more after a failure, see
+// redisMaxRetries), a GET that got no value and no "not found" is sent
+// again, on its own, once, bounded by ctx alone.
+func (r *Redis) GetAlong(ctx context.Context, key string, timeout time.Duration, along func(ctx context.Context, p redis.Pipeliner)) ([]byte, error) {
+	if err := r.begin(ctx, "get"); err != nil {
+		return nil, err
+	}
+	pctx := ctx
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		pctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	pipe := r.client.Pipeline()
+	get := pipe.Get(pctx, key)
+	along(pctx, pipe)
+	_, _ = pipe.Exec(pctx) // every command carries its own error
+	v, err := get.Bytes()
+	if err != nil && !errors.Is(err, redis.Nil) && ctx.Err() == nil && !r.closed.Load() {
+		again := onceStringCmd{redis.NewStringCmd(ctx, "get", key)}
+		_ = r.client.Process(ctx, again)
+		v, err = again.Bytes()
+	}
+	return v, r.wrap("get", err)
+}
+
 // Set implements Store (SET key value PX ttl).
 func (r *Redis) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
 	if err := checkTTL("redis set", ttl); err != nil {
