@@ -40,6 +40,11 @@ import (
 //     as with several zones, where a zone's refusal is already refunded
 //     (ratelimit.Redis). Only a refund that fails (Redis gone between
 //     the two round trips) leaves a charge, as Allow's refunds do.
+//   - While a charge is held, the same user's other requests see the
+//     bucket one event emptier, as with any request in flight; one
+//     refused meanwhile may leave a refusal in the deny cache of its
+//     replica until its Retry-After. The refund clears it on the same
+//     replica (Batch.Refund), not on others.
 //
 // It applies only when the route's zones are all keyed by the user
 // alone (Handler.zonesBySubject), the sessions are in Redis and the
@@ -91,7 +96,9 @@ func (h *Handler) loadSessionInto(r *http.Request, s *session.Session, pre *prep
 // pre). Without a subject, or when the limiter decides without Redis
 // (deny cache, open circuit), it is the store's Get alone.
 func (h *Handler) readCharging(ctx context.Context, st *store.Redis, rl *ratelimit.Redis, key, subject string, pre *prepaid) ([]byte, error) {
-	if subject == "" || pre.batch != nil {
+	if subject == "" || pre.batch != nil || ctx.Err() != nil {
+		// A client already gone gets the store's answer alone: its
+		// request must not take the limiter's circuit-breaker probe.
 		return st.Get(ctx, key)
 	}
 	var buf [maxLocalZones]ratelimit.Request

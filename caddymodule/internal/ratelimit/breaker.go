@@ -73,26 +73,50 @@ func (b *breaker) State() State { return State(b.state.Load()) }
 // has passed it admits one probe at a time; a probe that never reported
 // back is replaced after another cooldown.
 func (b *breaker) allow() bool {
+	ok, _ := b.admit()
+	return ok
+}
+
+// admit is allow, also reporting whether the round trip admitted is the
+// half-open breaker's probe: its caller must then report its outcome
+// (success, failure) or, when the round trip says nothing about Redis
+// (never sent, its caller gone), release it.
+func (b *breaker) admit() (ok, probe bool) {
 	if b.State() == StateClosed {
-		return true
+		return true, false
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	switch b.State() {
 	case StateClosed:
-		return true
+		return true, false
 	case StateOpen:
 		if b.now().Sub(b.since) < b.cooldown {
-			return false
+			return false, false
 		}
 		b.set(StateHalfOpen, nil)
 	default: // half-open
 		if b.probing && b.now().Sub(b.since) < b.cooldown {
-			return false
+			return false, false
 		}
 	}
 	b.probing, b.since = true, b.now()
-	return true
+	return true, true
+}
+
+// release ends a probe that said nothing about Redis, so that the next
+// round trip probes at once rather than after a cooldown: a client that
+// went away must not keep the breaker from closing. It does nothing once
+// the probe's outcome moved the breaker (closed or open again).
+func (b *breaker) release() {
+	if b.State() != StateHalfOpen {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.State() == StateHalfOpen {
+		b.probing = false
+	}
 }
 
 // success records a round trip that worked.

@@ -109,6 +109,40 @@ func TestBreaker(t *testing.T) {
 
 // TestBreakerConcurrent hammers the breaker from many goroutines: it opens
 // exactly once and every transition is reported in order.
+// TestBreakerReleasedProbe: a probe whose round trip said nothing about
+// Redis (never sent, its caller gone) is released, so the next round
+// trip probes at once instead of after another cooldown; a release once
+// the probe's outcome moved the breaker changes nothing.
+func TestBreakerReleasedProbe(t *testing.T) {
+	clock := newFakeClock()
+	log := &breakerLog{}
+	b := newBreaker(1, time.Second, clock.Now, log.record)
+	if ok, probe := b.admit(); !ok || probe {
+		t.Fatalf("closed: admit = %v, %v; want a round trip that is no probe", ok, probe)
+	}
+	b.release() // closed: nothing to release
+	b.failure(errors.New("boom"))
+	clock.Advance(time.Second)
+	if ok, probe := b.admit(); !ok || !probe {
+		t.Fatalf("after the cooldown: admit = %v, %v; want the probe", ok, probe)
+	}
+	if ok, _ := b.admit(); ok {
+		t.Fatal("a second probe while the first is out")
+	}
+	b.release()
+	if ok, probe := b.admit(); !ok || !probe {
+		t.Fatalf("after a release: admit = %v, %v; want a new probe at once", ok, probe)
+	}
+	b.success()
+	b.release() // the outcome closed the breaker: nothing to release
+	if b.State() != StateClosed {
+		t.Fatalf("state %v after the probe's success and a release", b.State())
+	}
+	if got := log.list(); !slices.Equal(got, []string{"closed->open (boom)", "open->half_open", "half_open->closed"}) {
+		t.Fatalf("transitions %v", got)
+	}
+}
+
 func TestBreakerConcurrent(t *testing.T) {
 	t.Parallel()
 	clock := newFakeClock()

@@ -32,6 +32,7 @@ type Batch struct {
 	start time.Time // time.Now() when queued, for the latency
 	err   error     // the outcome when decided without a round trip
 	state batchState
+	probe bool // holds the half-open breaker's probe (breaker.admit)
 
 	// Room for the usual one or two zones, so that a batch is one
 	// allocation rather than one per slice.
@@ -79,14 +80,24 @@ func (r *Redis) Begin(reqs []Request) (*Batch, error) {
 		r.obs.refused(b.out)
 		return b, nil
 	}
-	if !r.breaker.allow() {
+	ok, probe := r.breaker.admit()
+	if !ok {
 		onErrorResults(reqs, b.out)
 		r.obs.refused(b.out)
 		b.err = fmt.Errorf("%w: %w", ErrUnavailable, ErrCircuitOpen)
 		return b, nil
 	}
-	b.state = batchReady
+	b.state, b.probe = batchReady, probe
 	return b, nil
+}
+
+// releaseProbe releases the breaker's probe if this batch holds it and
+// its outcome was not recorded (see breaker.release).
+func (b *Batch) releaseProbe() {
+	if b.probe {
+		b.probe = false
+		b.r.breaker.release()
+	}
 }
 
 // grow returns s (empty, with room) extended to n zero elements.
@@ -129,6 +140,7 @@ func (b *Batch) Finish(ctx context.Context) ([]Result, error) {
 		// Never queued (the caller's pipeline was not sent): nothing was
 		// charged; each zone's OnError decides, as for a failed round trip.
 		b.state = batchFinished
+		b.releaseProbe()
 		onErrorResults(b.reqs, b.out)
 		b.err = fmt.Errorf("%w: the rate-limit scripts were not sent", ErrUnavailable)
 		return b.out, b.err
@@ -161,6 +173,7 @@ func (b *Batch) Finish(ctx context.Context) ([]Result, error) {
 		}
 	}
 	r.record(ctx, err)
+	b.releaseProbe() // not recorded: the caller went away
 	out := b.out
 	for i := range b.reqs {
 		if replies[i].err != nil {
@@ -215,10 +228,20 @@ func (b *Batch) Refund(ctx context.Context) error {
 	}
 	_, err := b.r.run(ctx, opRefund, b.reqs, b.keys, idx)
 	b.r.record(ctx, err)
+	b.forgetRefusals(idx)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return nil
+}
+
+// forgetRefusals drops from the deny cache the buckets at idx, which a
+// refund made emptier than a refusal the cache remembers (one another
+// request met while this batch's charge was held), as Redis.refund does.
+func (b *Batch) forgetRefusals(idx []int) {
+	for _, i := range idx {
+		b.r.deny.forget(b.keys[i])
+	}
 }
 
 // Cancel ends a queued batch whose request was refused because another
@@ -227,9 +250,11 @@ func (b *Batch) Refund(ctx context.Context) error {
 // failed round trip is not counted against Redis in the circuit breaker
 // nor reported to the observer: without the batch the request would not
 // have reached the limiter, and the breaker stays as it would have been.
-// Its error is the refund's. A batch not queued needs no Cancel; after
-// it, Finish returns each zone's OnError verdict and Refund does nothing.
+// Its error is the refund's. For a batch not queued, Cancel only
+// releases the breaker's probe if the batch holds it. After Cancel,
+// Finish returns each zone's OnError verdict and Refund does nothing.
 func (b *Batch) Cancel(ctx context.Context) error {
+	defer b.releaseProbe() // the round trip says nothing about the limiter
 	if b.state != batchQueued {
 		return nil
 	}
@@ -249,6 +274,7 @@ func (b *Batch) Cancel(ctx context.Context) error {
 	}
 	_, err := b.r.run(ctx, opRefund, b.reqs, b.keys, idx)
 	b.r.record(ctx, err)
+	b.forgetRefusals(idx)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
