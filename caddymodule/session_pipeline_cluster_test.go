@@ -26,6 +26,33 @@ func TestSessionPipelineClusterZoneNodeDown(t *testing.T) {
 	t.Parallel()
 	c := redistest.StartCluster(t)
 	s := newRedisSessionSetup(t, store.RedisConfig{Addrs: c.Addrs(), Cluster: true}, Handler{}, userZone)
+	cookie, subject, _, bucketNode := splitUser(t, s)
+	for range 2 {
+		if w, up := sessionRequest(t, s.h, cookie); w.Code != 200 || !up.called || up.header.Get("X-Auth-Subject") != subject {
+			t.Fatalf("status %d, upstream %v: %s", w.Code, up.called, w.Body)
+		}
+	}
+	for _, n := range c.Nodes() {
+		if n.Addr() == bucketNode {
+			n.Stop()
+		}
+	}
+	n := s.tripsOf(func() {
+		w, up := sessionRequest(t, s.h, cookie)
+		if w.Code != http.StatusServiceUnavailable || up.called || !strings.Contains(w.Body.String(), "rate limiting is unavailable") {
+			t.Fatalf("bucket node down: status %d, upstream %v: %s", w.Code, up.called, w.Body)
+		}
+	})
+	if n != 1 {
+		t.Errorf("bucket node down: %d round trips, want 1", n)
+	}
+}
+
+// splitUser logs in, on s's Cluster, a user whose rate-limit bucket
+// (userZone) and session record are on different masters, and returns
+// the session cookie, the subject and the two masters' addresses.
+func splitUser(t *testing.T, s *redisSessionSetup) (cookie *http.Cookie, subject, sessionNode, bucketNode string) {
+	t.Helper()
 	cc := s.st.Client().(*redis.ClusterClient)
 	rl := s.h.app.limiter.(*ratelimit.Redis)
 	ctx := context.Background()
@@ -51,9 +78,6 @@ func TestSessionPipelineClusterZoneNodeDown(t *testing.T) {
 		}
 		return keys
 	}
-	// A user whose bucket is on another node than the session record.
-	var cookie *http.Cookie
-	var subject string
 	for i := 0; cookie == nil && i < 64; i++ {
 		before := sessionKeys()
 		sub := fmt.Sprintf("user-%d", i)
@@ -62,32 +86,13 @@ func TestSessionPipelineClusterZoneNodeDown(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, k := range sessionKeys() {
-			if !slices.Contains(before, k) && nodeOf(k) != nodeOf(rl.BucketKey(userZone.Name, sub)) {
-				cookie, subject = ck, sub
+			if bucket := nodeOf(rl.BucketKey(userZone.Name, sub)); !slices.Contains(before, k) && nodeOf(k) != bucket {
+				cookie, subject, sessionNode, bucketNode = ck, sub, nodeOf(k), bucket
 			}
 		}
 	}
 	if cookie == nil {
 		t.Fatal("no user whose bucket and session are on different nodes")
 	}
-	for range 2 {
-		if w, up := sessionRequest(t, s.h, cookie); w.Code != 200 || !up.called || up.header.Get("X-Auth-Subject") != subject {
-			t.Fatalf("status %d, upstream %v: %s", w.Code, up.called, w.Body)
-		}
-	}
-	bucketNode := nodeOf(rl.BucketKey(userZone.Name, subject))
-	for _, n := range c.Nodes() {
-		if n.Addr() == bucketNode {
-			n.Stop()
-		}
-	}
-	n := s.tripsOf(func() {
-		w, up := sessionRequest(t, s.h, cookie)
-		if w.Code != http.StatusServiceUnavailable || up.called || !strings.Contains(w.Body.String(), "rate limiting is unavailable") {
-			t.Fatalf("bucket node down: status %d, upstream %v: %s", w.Code, up.called, w.Body)
-		}
-	})
-	if n != 1 {
-		t.Errorf("bucket node down: %d round trips, want 1", n)
-	}
+	return cookie, subject, sessionNode, bucketNode
 }

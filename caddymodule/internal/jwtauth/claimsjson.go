@@ -129,19 +129,11 @@ func (d *claimsDecoder) object() (map[string]any, bool) {
 			return nil, false
 		}
 		m[name] = v
-		d.skipSpace()
-		if d.i >= len(d.s) {
+		switch end, ok := d.separator('}'); {
+		case !ok:
 			return nil, false
-		}
-		switch d.s[d.i] {
-		case ',':
-			d.i++
-			d.skipSpace()
-		case '}':
-			d.i++
+		case end:
 			return m, true
-		default:
-			return nil, false
 		}
 	}
 }
@@ -166,21 +158,33 @@ func (d *claimsDecoder) array() ([]any, bool) {
 			return nil, false
 		}
 		a = append(a, v)
-		d.skipSpace()
-		if d.i >= len(d.s) {
+		switch end, ok := d.separator(']'); {
+		case !ok:
 			return nil, false
-		}
-		switch d.s[d.i] {
-		case ',':
-			d.i++
-			d.skipSpace()
-		case ']':
-			d.i++
+		case end:
 			return a, true
-		default:
-			return nil, false
 		}
 	}
+}
+
+// separator reads what follows a member or an element, after white
+// space: ',' (then white space; end is false) or closing, which ends the
+// object or array (end is true); anything else is not JSON (ok false).
+func (d *claimsDecoder) separator(closing byte) (end, ok bool) {
+	d.skipSpace()
+	if d.i >= len(d.s) {
+		return false, false
+	}
+	switch d.s[d.i] {
+	case ',':
+		d.i++
+		d.skipSpace()
+		return false, true
+	case closing:
+		d.i++
+		return true, true
+	}
+	return false, false
 }
 
 // str decodes the string at d.i, which is at its opening quote. The

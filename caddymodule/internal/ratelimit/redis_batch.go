@@ -223,6 +223,13 @@ func (b *Batch) Refund(ctx context.Context) error {
 			idx = append(idx, i)
 		}
 	}
+	return b.refundAt(ctx, idx)
+}
+
+// refundAt runs the refund script for the buckets at idx (none: no
+// round trip), records the round trip's outcome and clears the deny
+// cache's refusals of those buckets.
+func (b *Batch) refundAt(ctx context.Context, idx []int) error {
 	if len(idx) == 0 {
 		return nil
 	}
@@ -269,16 +276,7 @@ func (b *Batch) Cancel(ctx context.Context) error {
 			idx = append(idx, i) // charged: a NOSCRIPT or failed script was not
 		}
 	}
-	if len(idx) == 0 {
-		return nil
-	}
-	_, err := b.r.run(ctx, opRefund, b.reqs, b.keys, idx)
-	b.r.record(ctx, err)
-	b.forgetRefusals(idx)
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrUnavailable, err)
-	}
-	return nil
+	return b.refundAt(ctx, idx)
 }
 
 // Client returns the go-redis client the limiter runs on, so a caller
