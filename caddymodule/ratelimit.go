@@ -121,29 +121,19 @@ func (h *Handler) limit(w http.ResponseWriter, r *http.Request, repl *caddy.Repl
 	if len(h.zones) == 0 && !hasOwn {
 		return nil
 	}
-	n := len(h.zones)
-	if hasOwn {
-		n++
-	}
-	m, inMemory := h.app.limiter.(*ratelimit.Memory)
-	if (inMemory || pre.batch != nil) && n <= maxLocalZones {
-		// Decided into local arrays: no allocation for the requests or
-		// the results (an interface call would move them to the heap).
-		var reqBuf [maxLocalZones]ratelimit.Request
-		reqs := h.limitRequests(reqBuf[:0], r, repl, own, hasOwn)
-		if !inMemory {
-			return h.limitPrepaid(w, r, reqs, pre)
-		}
-		var resBuf [maxLocalZones]ratelimit.Result
-		results := resBuf[:n]
-		return h.limitVerdict(w, results, m.AllowInto(reqs, results))
-	}
-	reqs := h.limitRequests(make([]ratelimit.Request, 0, n), r, repl, own, hasOwn)
+	// The requests live in a local array (no allocation), which must
+	// not reach an interface call: its arguments escape to the heap.
+	var reqBuf [maxLocalZones]ratelimit.Request
+	reqs := h.limitRequests(reqBuf[:0], r, repl, own, hasOwn)
 	if pre.batch != nil {
 		return h.limitPrepaid(w, r, reqs, pre)
 	}
-	results, err := h.app.limiter.Allow(r.Context(), reqs)
-	return h.limitVerdict(w, results, err)
+	if m, ok := h.app.limiter.(*ratelimit.Memory); ok && len(reqs) <= maxLocalZones {
+		var resBuf [maxLocalZones]ratelimit.Result
+		results := resBuf[:len(reqs)]
+		return h.limitVerdict(w, results, m.AllowInto(reqs, results))
+	}
+	return h.limitAllow(w, r, reqs)
 }
 
 // limitPrepaid answers reqs with the session read's decision when it was
@@ -154,7 +144,12 @@ func (h *Handler) limitPrepaid(w http.ResponseWriter, r *http.Request, reqs []ra
 		return h.limitVerdict(w, results, err)
 	}
 	pre.settle(r.Context())
-	// A copy: reqs may be limit's local array, which must not escape.
+	return h.limitAllow(w, r, reqs)
+}
+
+// limitAllow asks the limiter for reqs, a copy of them: they may be
+// limit's local array, which must not escape.
+func (h *Handler) limitAllow(w http.ResponseWriter, r *http.Request, reqs []ratelimit.Request) *verdict {
 	results, err := h.app.limiter.Allow(r.Context(), slices.Clone(reqs))
 	return h.limitVerdict(w, results, err)
 }
